@@ -1,0 +1,32 @@
+# flightdeck: every target runs from a fresh clone; `make setup` installs what the others need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_PYTHON_DOWNLOADS := never
+
+DOCKER_HOST ?= $(shell scripts/docker-engine host)
+export DOCKER_HOST
+
+.PHONY: help setup services lint test bench image
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: ## install system packages (root) and the locked Python environment
+	scripts/setup
+
+services: ## start the Docker engine and PostgreSQL when they are not running
+	@scripts/docker-engine start >/dev/null
+	@scripts/local-postgres >/dev/null
+
+lint: ## ruff, mypy, hadolint, shellcheck
+	uv run --frozen ruff check .
+	uv run --frozen ruff format --check .
+	uv run --frozen mypy
+	uv run --frozen hadolint app/Dockerfile
+	uv run --frozen shellcheck .ci/run scripts/*
+
+test: services lint ## lint, then every test (Docker tests fail instead of skipping with REQUIRE_DOCKER=1)
+	uv run --frozen pytest
+
+bench: services ## benchmarks; results in bench/results.json
+	uv run --frozen python -m bench $(BENCH)
