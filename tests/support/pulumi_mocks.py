@@ -1,0 +1,65 @@
+"""Pulumi mocks that record every resource a program declares.
+
+Mocks are process-wide in the Pulumi SDK: a test module calls `use_mocks()` once (module-level fixture) and
+reads `MOCKS.resources` after its `@pulumi.runtime.test` function has resolved its outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+
+@dataclass
+class Declared:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str | None
+
+
+# Outputs a provider computes that the programs read; mocks echo inputs and add these.
+COMPUTED: dict[str, dict[str, Any]] = {
+    "random:index/randomPassword:RandomPassword": {"result": "mock-random-password-0123456789"},
+    "random:index/randomString:RandomString": {"result": "mock-random-string"},
+    "docker-build:index:Image": {
+        "digest": "sha256:" + "ab" * 32,
+        "ref": "registry.example/flightdeck/web@sha256:" + "ab" * 32,
+    },
+}
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    resources: list[Declared] = field(default_factory=list)
+    computed: Mapping[str, dict[str, Any]] = field(default_factory=lambda: COMPUTED)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), args.provider))
+        outputs = {**args.inputs, **self.computed.get(args.typ, {})}
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+    def of_type(self, typ: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, name: str) -> Declared:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise LookupError(f"{len(matches)} resources named {name!r}: {[r.name for r in self.resources]}")
+        return matches[0]
+
+
+MOCKS = RecordingMocks()
+
+
+def use_mocks(stack: str = "test", *, preview: bool = False) -> RecordingMocks:
+    """Install the recording mocks (clearing earlier records) and return them."""
+    MOCKS.resources.clear()
+    pulumi.runtime.set_mocks(MOCKS, project="flightdeck", stack=stack, preview=preview)
+    return MOCKS
