@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+DUMMY_ENGINE = "django.db.backends.dummy"
+
 
 @register()
 def database_configured(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
@@ -14,7 +16,9 @@ def database_configured(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 
     Untagged, so migrate, check and runserver report it; collectstatic runs only the staticfiles checks.
     """
-    if "default" in settings.DATABASES:
+    # Django fills an empty DATABASES in place with the dummy engine once connections are configured.
+    engine = settings.DATABASES.get("default", {}).get("ENGINE", DUMMY_ENGINE)
+    if engine != DUMMY_ENGINE:
         return []
     return [
         Error(
