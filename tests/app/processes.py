@@ -1,0 +1,93 @@
+"""Run the app as its own process, the way the image does: manage.py commands and gunicorn, each with
+exactly the environment a test gives it (nothing leaks in from the test session)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+# What the image ships of the app (the Dockerfile copies the app directory; these are its Python parts).
+APP_PARTS = ("manage.py", "airline", "flights")
+HOST = "airline.test"
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    """The variables a production deployment sets (behind a proxy that terminates TLS)."""
+    env = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": HOST,
+        "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
+        "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+        # Not contacted by `check`; tests that serve requests pass a real one.
+        "DATABASE_URL": "postgres://airline:unused@127.0.0.1:5432/airline",
+    }
+    env.update(overrides)
+    return env
+
+
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **env}
+
+
+def manage(*args: str, env: dict[str, str], cwd: Path = APP_DIR) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=cwd,
+        env=process_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def copy_app(destination: Path) -> Path:
+    """A copy of the app's code, so collectstatic can write its STATIC_ROOT without touching the tree."""
+    for part in APP_PARTS:
+        source = APP_DIR / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+@contextmanager
+def gunicorn(app_dir: Path, port: int, env: dict[str, str]) -> Iterator[str]:
+    """Serve app_dir with gunicorn on 127.0.0.1:port until the block ends; yields the base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "airline.wsgi:application", "--bind", f"127.0.0.1:{port}"],
+        cwd=app_dir,
+        env=process_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/healthz", headers={"Host": HOST}, timeout=5)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeError(f"gunicorn did not start:\n{process.communicate()[0]}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout:
+            process.stdout.close()
