@@ -1,0 +1,332 @@
+"""The container release provider against a local server that speaks Heroku's Platform API and registry API.
+
+Pulumi's mocks never call a dynamic provider, so the provider is driven directly: release, diff, check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from components import heroku_release
+from components.heroku_release import (
+    DOCKER_RELEASES,
+    MANIFEST_V2,
+    HerokuApiKeyError,
+    HerokuReleaseError,
+    HerokuReleaseProvider,
+    RetryPolicy,
+    parse_retry_after,
+    split_ref,
+)
+
+APP = "flightdeck-dev"
+KEY = "test-heroku-api-key-0000"
+MANIFEST_DIGEST = "sha256:" + "ab" * 32
+CONFIG_DIGEST = "sha256:" + "cd" * 32
+REF = f"registry.heroku.com/{APP}/web@{MANIFEST_DIGEST}"
+FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, max_total=5)
+
+
+def _basic_ok(request: Request) -> bool:
+    expected = "Basic " + base64.b64encode(f"_:{KEY}".encode()).decode()
+    return request.headers.get("Authorization") == expected
+
+
+@dataclass
+class FakeHeroku:
+    """The slice of Heroku a release touches, with the state a release changes."""
+
+    server: HTTPServer
+    outcome: str = "succeeded"  # what the release phase ends in
+    pending_polls: int = 1  # polls that still see the new release pending
+    output: str = "Running migrations:\n  Applying flights.0002_seats... OK\n"
+    manifest_media_type: str = MANIFEST_V2
+    releases: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"id": "rel-1", "version": 1, "status": "succeeded"}]
+    )
+    patches: list[Any] = field(default_factory=list)
+    seen: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        s = self.server
+        s.expect_request(f"/v2/{APP}/web/manifests/{MANIFEST_DIGEST}").respond_with_handler(self.manifest)
+        s.expect_request(f"/apps/{APP}/releases", method="GET").respond_with_handler(self.list_releases)
+        s.expect_request(f"/apps/{APP}/formation", method="PATCH").respond_with_handler(self.formation)
+        s.expect_request("/streams/rel-2").respond_with_handler(self.stream)
+
+    def stream(self, _request: Request) -> Response:
+        return Response(self.output, content_type="text/plain")
+
+    def api_ok(self, request: Request) -> bool:
+        self.seen.append(request)
+        return request.headers.get("Authorization") == f"Bearer {KEY}"
+
+    def manifest(self, request: Request) -> Response:
+        if not _basic_ok(request):
+            return Response(status=401, headers={"WWW-Authenticate": 'Basic realm="heroku"'})
+        assert request.headers["Accept"] == MANIFEST_V2
+        body = {"schemaVersion": 2, "mediaType": self.manifest_media_type}
+        if self.manifest_media_type == MANIFEST_V2:
+            body["config"] = {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": CONFIG_DIGEST,
+            }
+        else:
+            body["manifests"] = []
+        return Response(json.dumps(body), content_type=self.manifest_media_type)
+
+    def list_releases(self, request: Request) -> Response:
+        if not self.api_ok(request):
+            return Response(json.dumps({"id": "unauthorized", "message": "Invalid credentials"}), status=401)
+        assert request.headers["Range"] == "version ..; order=desc, max=1"
+        latest = self.releases[-1]
+        if latest["status"] == "pending":
+            if self.pending_polls <= 0:
+                latest["status"] = self.outcome
+                latest["output_stream_url"] = self.server.url_for("/streams/rel-2")
+            self.pending_polls -= 1
+        return Response(json.dumps([latest]), status=206, content_type="application/json")
+
+    def formation(self, request: Request) -> Response:
+        if not self.api_ok(request):
+            return Response(json.dumps({"id": "unauthorized", "message": "Invalid credentials"}), status=401)
+        assert request.headers["Accept"] == DOCKER_RELEASES
+        self.patches.append(request.get_json())
+        version = self.releases[-1]["version"] + 1
+        self.releases.append({"id": f"rel-{version}", "version": version, "status": "pending"})
+        return Response(json.dumps([{"type": "web"}, {"type": "release"}]), content_type="application/json")
+
+
+@pytest.fixture
+def heroku(httpserver: HTTPServer) -> FakeHeroku:
+    return FakeHeroku(httpserver)
+
+
+def provider(server: HTTPServer, retry: RetryPolicy = FAST, poll: float = 0.01) -> HerokuReleaseProvider:
+    base = server.url_for("/").rstrip("/")
+    return HerokuReleaseProvider(api_url=base, registry_url=base, retry=retry, poll_interval=poll)
+
+
+def props(image_ref: str = REF, timeout: float = 5.0) -> dict[str, Any]:
+    return {"app": APP, "image_ref": image_ref, "api_key": KEY, "release_timeout": timeout}
+
+
+def test_release_patches_the_formation_with_the_config_digest_and_waits_for_success(
+    heroku: FakeHeroku,
+) -> None:
+    result = provider(heroku.server).create(props())
+
+    assert heroku.patches == [
+        {
+            "updates": [
+                {"type": "web", "docker_image": CONFIG_DIGEST},
+                {"type": "release", "docker_image": CONFIG_DIGEST},
+            ]
+        }
+    ]
+    assert result.id == APP
+    assert result.outs == {
+        "app": APP,
+        "image_ref": REF,
+        "image_id": CONFIG_DIGEST,
+        "release_id": "rel-2",
+        "version": 2,
+        "status": "succeeded",
+        "release_timeout": 5.0,
+    }
+    assert KEY not in json.dumps(result.outs)  # the key never reaches the outputs (state)
+
+
+def test_failed_release_phase_fails_with_its_output(heroku: FakeHeroku) -> None:
+    heroku.outcome = "failed"
+    heroku.output = "django.db.utils.ProgrammingError: relation flights_seat does not exist\n"
+
+    with pytest.raises(HerokuReleaseError) as failure:
+        provider(heroku.server).update(APP, {}, props())
+
+    message = str(failure.value)
+    assert "release v2 of flightdeck-dev" in message and "failed" in message
+    assert "previous release (v1) keeps serving" in message
+    assert "relation flights_seat does not exist" in message
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_api_key_names_the_setting_to_fix(httpserver: HTTPServer, status: int) -> None:
+    httpserver.expect_request(f"/v2/{APP}/web/manifests/{MANIFEST_DIGEST}").respond_with_json(
+        {"schemaVersion": 2, "mediaType": MANIFEST_V2, "config": {"digest": CONFIG_DIGEST}}
+    )
+    httpserver.expect_request(f"/apps/{APP}/releases").respond_with_json(
+        {"id": "forbidden", "message": "nope"}, status=status
+    )
+
+    with pytest.raises(HerokuApiKeyError) as failure:
+        provider(httpserver).create(props())
+
+    message = str(failure.value)
+    assert str(status) in message
+    assert "heroku:apiKey" in message and "HEROKU_API_KEY" in message
+    assert len(httpserver.log) == 2  # no retry of a refused key
+
+
+def test_rate_limit_is_retried_after_the_time_heroku_asks(
+    heroku: FakeHeroku, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(heroku_release.time, "sleep", slept.append)
+    limited = {"left": 1}
+    original = heroku.formation
+
+    def rate_limited(request: Request) -> Response:
+        if limited["left"]:
+            limited["left"] -= 1
+            return Response(
+                '{"id":"rate_limit","message":"Too many requests"}', status=429, headers={"Retry-After": "3"}
+            )
+        return original(request)
+
+    heroku.server.clear_all_handlers()
+    heroku.formation = rate_limited  # type: ignore[method-assign]
+    heroku.__post_init__()
+    patient = RetryPolicy(attempts=3, base_delay=0.01, max_delay=10, max_total=60)
+
+    outs = provider(heroku.server, retry=patient).create(props()).outs
+
+    assert outs is not None and outs["status"] == "succeeded"
+    assert slept[0] == 3.0  # Retry-After, not the 0.01 s backoff
+    assert len(heroku.patches) == 1
+
+
+def test_server_errors_are_retried_within_the_bound_then_given_up(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(f"/v2/{APP}/web/manifests/{MANIFEST_DIGEST}").respond_with_data(
+        "upstream", status=503
+    )
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, max_total=5)
+    started = time.monotonic()
+
+    with pytest.raises(HerokuReleaseError, match=r"gave up after 3 attempts.*503"):
+        provider(httpserver, retry=policy).create(props())
+
+    assert len(httpserver.log) == 3
+    assert time.monotonic() - started < 2
+
+
+def test_retry_stops_at_the_total_time_bound_without_sleeping_past_it(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(heroku_release.time, "sleep", slept.append)
+    httpserver.expect_request(f"/v2/{APP}/web/manifests/{MANIFEST_DIGEST}").respond_with_data(
+        "busy", status=429, headers={"Retry-After": "30"}
+    )
+    policy = RetryPolicy(attempts=10, base_delay=1, max_delay=60, max_total=10)
+
+    with pytest.raises(HerokuReleaseError, match="gave up after 1 attempts"):
+        provider(httpserver, retry=policy).create(props())
+
+    assert slept == []
+
+
+def test_poll_gives_up_at_the_release_timeout(heroku: FakeHeroku) -> None:
+    heroku.pending_polls = 10**6  # the release phase never ends
+    started = time.monotonic()
+
+    with pytest.raises(HerokuReleaseError, match=r"release v2 of flightdeck-dev did not finish within 0.3s"):
+        provider(heroku.server, poll=0.05).create(props(timeout=0.3))
+
+    assert time.monotonic() - started < 2
+
+
+def test_manifest_digest_resolves_to_the_config_digest_through_a_bearer_challenge(
+    httpserver: HTTPServer,
+) -> None:
+    realm = httpserver.url_for("/token")
+
+    def manifest(request: Request) -> Response:
+        if request.headers.get("Authorization") != "Bearer registry-token":
+            challenge = (
+                f'Bearer realm="{realm}",service="registry.heroku.com",scope="repository:{APP}/web:pull"'
+            )
+            return Response(status=401, headers={"WWW-Authenticate": challenge})
+        body = {"schemaVersion": 2, "mediaType": MANIFEST_V2, "config": {"digest": CONFIG_DIGEST}}
+        return Response(json.dumps(body), content_type=MANIFEST_V2)
+
+    def token(request: Request) -> Response:
+        assert _basic_ok(request)
+        assert request.args["scope"] == f"repository:{APP}/web:pull"
+        return Response(json.dumps({"token": "registry-token"}), content_type="application/json")
+
+    httpserver.expect_request(f"/v2/{APP}/web/manifests/{MANIFEST_DIGEST}").respond_with_handler(manifest)
+    httpserver.expect_request("/token").respond_with_handler(token)
+
+    assert provider(httpserver).image_id(REF, KEY) == CONFIG_DIGEST
+
+
+def test_an_image_index_is_refused_with_the_build_fix(heroku: FakeHeroku) -> None:
+    heroku.manifest_media_type = "application/vnd.oci.image.index.v1+json"
+
+    with pytest.raises(HerokuReleaseError, match="BUILDX_NO_DEFAULT_ATTESTATIONS=1"):
+        provider(heroku.server).image_id(REF, KEY)
+    assert heroku.patches == []
+
+
+def test_diff_releases_again_only_for_a_new_image_or_app() -> None:
+    p = HerokuReleaseProvider()
+    olds = {**props(), "api_key": None, "release_id": "rel-2", "version": 2}
+    other = f"registry.heroku.com/{APP}/web@sha256:" + "ef" * 32
+
+    same = p.diff(APP, olds, {**props(), "api_key": "rotated-key", "release_timeout": 60})
+    new_image = p.diff(APP, olds, props(image_ref=other))
+    new_app = p.diff(APP, olds, {**props(), "app": "flightdeck-prod"})
+
+    assert same.changes is False
+    assert new_image.changes is True and new_image.replaces == []
+    assert new_app.changes is True and new_app.replaces == ["app"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "ok"),
+    [
+        (REF, True),
+        (f"registry.heroku.com/{APP}/web:latest", False),
+        (f"registry.heroku.com/{APP}/web", False),
+    ],
+)
+def test_check_refuses_a_tag(ref: str, ok: bool) -> None:
+    result = HerokuReleaseProvider().check({}, props(image_ref=ref))
+    assert (result.failures == []) is ok
+    if not ok:
+        assert result.failures[0].property == "image_ref"
+
+
+def test_delete_leaves_the_app_serving(httpserver: HTTPServer) -> None:
+    provider(httpserver).delete(APP, props())
+    assert httpserver.log == []
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 25, 21, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7.0
+    assert parse_retry_after("Wed, 25 Nov 2026 21:00:12 GMT", now) == 12.0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=5)
+    assert [policy.delay(attempt, None) for attempt in (1, 2, 3, 4)] == [1, 2, 4, 5]
+    assert policy.delay(1, 120) == 5  # a Retry-After beyond the cap waits the cap
+
+
+def test_split_ref() -> None:
+    ref = split_ref(REF)
+    assert (ref.host, ref.path, ref.digest) == ("registry.heroku.com", f"{APP}/web", MANIFEST_DIGEST)
