@@ -7,6 +7,7 @@ Variables (all optional unless stated):
                         not to collect static files
   DB_CONN_MAX_AGE       seconds a connection is kept between requests (default 60)
   DB_CONNECT_TIMEOUT    seconds to wait for PostgreSQL to accept a connection (default 3)
+  DB_SSL_REQUIRE        true: connect to PostgreSQL over TLS only (sslmode=require; default false)
   ALLOWED_HOSTS         comma-separated host names this site answers to
   CSRF_TRUSTED_ORIGINS  comma-separated origins, e.g. https://airline.example.com
   SECURE_PROXY_SSL_HEADER  e.g. HTTP_X_FORWARDED_PROTO,https behind a proxy that terminates TLS
@@ -103,12 +104,16 @@ if database_url := os.environ.get("DATABASE_URL", "").strip():
     DATABASES["default"] = dj_database_url.parse(
         database_url,
         conn_max_age=env.integer(os.environ, "DB_CONN_MAX_AGE", 60),
+        # Persistent connections are checked before each request reuses them, so a restarted database
+        # costs one reconnect instead of a failed request.
         conn_health_checks=True,
+        ssl_require=env.boolean(os.environ, "DB_SSL_REQUIRE", default=False),
     )
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # A short connect timeout keeps /healthz (and requests) from hanging on an unreachable database.
-        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.integer(
-            os.environ, "DB_CONNECT_TIMEOUT", 3, minimum=1
+        # A short connect timeout keeps /healthz (and requests) from hanging on an unreachable database;
+        # a connect_timeout in the URL's query string wins.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env.integer(os.environ, "DB_CONNECT_TIMEOUT", 3, minimum=1)
         )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

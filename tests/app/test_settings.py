@@ -74,3 +74,18 @@ def test_logs_go_to_stdout_at_the_configured_level() -> None:
     warning = manage("shell", "-c", say, env=production_env(LOG_LEVEL="WARNING"))
     assert "hello" not in warning.stdout
     assert "WARNING flights: hey" in warning.stdout
+
+
+def test_database_url_gives_persistent_checked_connections_with_a_short_connect_timeout() -> None:
+    url = "postgres://airline:pw@db.internal:5432/airline"
+    code = "from django.conf import settings; import json; print(json.dumps(settings.DATABASES['default']))"
+    shown = manage(
+        "shell", "--no-imports", "-c", code, env=production_env(DATABASE_URL=url, DB_SSL_REQUIRE="true")
+    )
+    assert shown.returncode == 0, shown.stderr
+    database = json.loads(shown.stdout)
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.internal", 5432, "airline")
+    assert database["CONN_MAX_AGE"] == 60
+    assert database["CONN_HEALTH_CHECKS"] is True
+    assert database["OPTIONS"] == {"connect_timeout": 3, "sslmode": "require"}
