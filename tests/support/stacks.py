@@ -3,6 +3,7 @@ Pulumi.<stack>.yaml, every key namespaced, structured values as JSON text."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,21 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
+@functools.cache
+def _load(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / name).read_text())
+    return loaded
+
+
 def stack_config(stack: str, **overrides: Any) -> tuple[dict[str, str], set[str]]:
     """(config, secret keys) of Pulumi.<stack>.yaml; overrides are flightdeck keys (None removes one)."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project = _load("Pulumi.yaml")
     config = {
         f"{NAMESPACE}:{key}": _text(spec["default"])
         for key, spec in project["config"].items()
         if "default" in spec
     }
-    stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    stack_file = _load(f"Pulumi.{stack}.yaml")
     config.update({key: _text(value) for key, value in stack_file["config"].items()})
     secrets: set[str] = set()
     if config.get(f"{NAMESPACE}:target") == "heroku":
