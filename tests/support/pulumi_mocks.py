@@ -29,6 +29,19 @@ COMPUTED: dict[str, dict[str, Any]] = {
         "digest": "sha256:" + "ab" * 32,
         "ref": "registry.example/flightdeck/web@sha256:" + "ab" * 32,
     },
+    "heroku:app/app:App": {
+        "webUrl": "https://flightdeck-mock-0a1b2c3d4e5f.herokuapp.com/",
+        "herokuHostname": "flightdeck-mock-0a1b2c3d4e5f.herokuapp.com",
+        "uuid": "00000000-0000-4000-8000-000000000001",
+    },
+    "heroku:domain/domain:Domain": {"cname": "mock-target-0a1b.herokudns.com"},
+    "pulumi-python:dynamic/heroku:ContainerRelease": {
+        "image_id": "sha256:" + "cd" * 32,
+        "release_id": "mock-release-id",
+        "version": 2,
+        "status": "succeeded",
+    },
+    "command:local:Command": {"stdout": "", "stderr": ""},
 }
 
 

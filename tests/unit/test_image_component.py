@@ -1,0 +1,186 @@
+"""AppImage under Pulumi mocks (real pulumi-docker-build and pulumi-command resources); the git sha helper."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from components.image import AppImage, AppImageArgs, RegistryLogin, git_head_sha, split_digest_ref
+from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
+
+IMAGE = "docker-build:index:Image"
+COPY = "command:local:Command"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+REPO = "registry.heroku.com/flightdeck-dev/web"
+MOCK_DIGEST = COMPUTED[IMAGE]["digest"]
+DEV_DIGEST = "sha256:" + "77" * 32
+
+
+def declare(args: AppImageArgs) -> tuple[RecordingMocks, dict[str, Any], AppImage]:
+    mocks = use_mocks()
+    outputs: dict[str, Any] = {}
+    made: list[AppImage] = []
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[None]:
+        image = AppImage("web", args)
+        made.append(image)
+        return pulumi.Output.all(image.ref, image.digest).apply(
+            lambda v: outputs.update(ref=v[0], digest=v[1])
+        )
+
+    program()
+    return mocks, outputs, made[0]
+
+
+def heroku_args(**kwargs: Any) -> AppImageArgs:
+    login = RegistryLogin(address="registry.heroku.com", username="_", password="heroku-api-key")
+    return AppImageArgs(
+        repository=REPO, git_sha=SHA, registry=login, python_image="python:3.13-slim", **kwargs
+    )
+
+
+def test_heroku_build_pushes_a_schema2_image_for_amd64_and_outputs_its_digest_ref() -> None:
+    mocks, outputs, _ = declare(heroku_args())
+
+    [build] = mocks.of_type(IMAGE)
+    image = build.inputs
+    assert build.name == "web-build"
+    # Schema 2: the registry export pins OCI media types off; `push` stays off so no second, default export.
+    assert image["exports"] == [
+        {
+            "registry": {
+                "compression": "gzip",
+                "compressionLevel": 0,
+                "forceCompression": False,
+                "ociMediaTypes": False,
+                "push": True,
+                "store": True,
+            }
+        }
+    ]
+    assert image["push"] is False
+    assert image["platforms"] == ["linux/amd64"]
+    assert image["tags"] == [f"{REPO}:{SHA}", f"{REPO}:latest"]
+    assert image["buildArgs"] == {"PYTHON_IMAGE": "python:3.13-slim"}
+    assert image["context"]["location"].endswith("/app")
+    assert image["dockerfile"]["location"].endswith("/app/Dockerfile")
+    assert image["cacheTo"] == [{"inline": {}}]
+    assert image["cacheFrom"] == [{"registry": {"ref": f"{REPO}:latest"}}]
+    # The password makes the whole list secret (Pulumi lifts secrecy to the top-level property).
+    assert rpc.is_rpc_secret(image["registries"])
+    [registry] = image["registries"]["value"]
+    assert registry == {"address": "registry.heroku.com", "username": "_", "password": "heroku-api-key"}
+    assert outputs == {"ref": f"{REPO}@{MOCK_DIGEST}", "digest": MOCK_DIGEST}
+
+
+def test_registry_cache_is_the_buildcache_tag_in_mode_max() -> None:
+    mocks, _, _ = declare(
+        AppImageArgs(repository="127.0.0.1:5000/airline", git_sha=SHA, cache="registry", insecure=True)
+    )
+
+    image = mocks.of_type(IMAGE)[0].inputs
+    assert image["cacheFrom"] == [{"registry": {"ref": "127.0.0.1:5000/airline:buildcache"}}]
+    [cache_to] = image["cacheTo"]
+    assert cache_to["registry"]["ref"] == "127.0.0.1:5000/airline:buildcache"
+    assert cache_to["registry"]["mode"] == "max"
+    assert image["exports"][0]["registry"]["insecure"] is True
+    assert "registries" not in image
+
+
+def test_unpushed_build_loads_into_the_engine_and_refers_to_the_sha_tag() -> None:
+    mocks, outputs, _ = declare(
+        AppImageArgs(repository="flightdeck/airline", git_sha=SHA, push=False, network_host=True)
+    )
+
+    image = mocks.of_type(IMAGE)[0].inputs
+    [export] = image["exports"]
+    assert set(export) == {"docker"}
+    assert image["network"] == "host"
+    assert outputs["ref"] == f"flightdeck/airline:{SHA}"
+
+
+def test_promotion_within_the_same_repository_builds_and_copies_nothing() -> None:
+    promoted = f"{REPO}@{DEV_DIGEST}"
+    mocks, outputs, component = declare(heroku_args(promote=promoted))
+
+    assert mocks.of_type(IMAGE) == [] and mocks.of_type(COPY) == []
+    assert component.image is None
+    assert outputs == {"ref": promoted, "digest": DEV_DIGEST}
+
+
+def test_promotion_to_another_repository_copies_by_digest_without_building() -> None:
+    prod = "registry.heroku.com/flightdeck-prod/web"
+    login = RegistryLogin(address="registry.heroku.com", username="_", password="heroku-api-key")
+    args = AppImageArgs(repository=prod, git_sha=SHA, registry=login, promote=f"{REPO}@{DEV_DIGEST}")
+
+    mocks, outputs, _ = declare(args)
+
+    assert mocks.of_type(IMAGE) == []
+    [copy] = mocks.of_type(COPY)
+    assert copy.name == "web-copy"
+    assert copy.inputs["create"] == (
+        'skopeo copy --preserve-digests --src-creds "$DEST_CREDS" --dest-creds "$DEST_CREDS" '
+        f"docker://{REPO}@{DEV_DIGEST} docker://{prod}:promoted"
+    )
+    assert rpc.is_rpc_secret(copy.inputs["environment"])
+    assert "heroku-api-key" not in copy.inputs["create"]
+    assert outputs == {"ref": f"{prod}@{DEV_DIGEST}", "digest": DEV_DIGEST}
+
+
+def test_promotion_refuses_a_tag() -> None:
+    with pytest.raises(ValueError, match="not an image reference by digest"):
+        split_digest_ref(f"{REPO}:latest")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(
+        tmp_path,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.org",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "one",
+    )
+    return tmp_path
+
+
+def test_git_head_sha_reads_a_branch_a_packed_ref_and_a_detached_head(repo: Path) -> None:
+    head = _git(repo, "rev-parse", "HEAD")
+    assert git_head_sha(repo) == head
+    (repo / "dirty.txt").write_text("uncommitted")
+    assert git_head_sha(repo) == head  # a dirty tree still names HEAD
+    _git(repo, "pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    assert git_head_sha(repo) == head
+    _git(repo, "checkout", "-q", "--detach")
+    assert git_head_sha(repo) == head
+
+
+def test_git_head_sha_of_a_worktree(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = tmp_path_factory.mktemp("wt") / "tree"
+    _git(repo, "worktree", "add", "-q", "-b", "side", str(other))
+    assert git_head_sha(other) == _git(repo, "rev-parse", "HEAD")
+
+
+def test_git_head_sha_without_commits_says_so(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    with pytest.raises(ValueError, match="refs/heads/main, which has no commit yet"):
+        git_head_sha(tmp_path)
