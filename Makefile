@@ -30,3 +30,7 @@ test: services lint ## lint, then every test (Docker tests fail instead of skipp
 
 bench: services ## benchmarks; results in bench/results.json
 	uv run --frozen python -m bench $(BENCH)
+
+.PHONY: compare
+compare: ## IaaS vs PaaS report: docs/iaas-vs-paas.md and .png from the stack files and prices.json
+	uv run --frozen python -m components.compare
