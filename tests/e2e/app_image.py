@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-import shutil
 import subprocess
 import time
 import uuid
@@ -17,35 +16,17 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from tests.support.docker import ROOT, docker, wait_http
+from tests.support.docker import ROOT, SCRIPTS, docker, wait_http
 
 APP = ROOT / "app"
-# Debian's docker.io client, whose `docker build` has BuildKit built in.
-DEBIAN_DOCKER = "/usr/bin/docker"
 
 
 @functools.cache
 def build_cli() -> str:
-    """The docker client that builds with BuildKit (the Dockerfile needs `RUN --mount`).
-
-    Clients from 23 on build with BuildKit only through the buildx plugin; where it is missing, an older
-    client (Debian's docker.io 20.10) still has BuildKit built in behind DOCKER_BUILDKIT=1.
-    """
-    if subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False).returncode == 0:
-        return "docker"
-    for candidate in (shutil.which("docker"), DEBIAN_DOCKER):
-        if candidate and Path(candidate).exists():
-            version = subprocess.run(
-                [candidate, "version", "--format", "{{.Client.Version}}"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            if version and int(version.split(".")[0]) < 23:
-                return candidate
-    raise RuntimeError(
-        "no docker client can build with BuildKit: install the buildx plugin or Debian's docker.io client"
-    )
+    """A docker client that builds with BuildKit, which `RUN --mount` needs (scripts/docker-engine cli)."""
+    return subprocess.run(
+        [SCRIPTS / "docker-engine", "cli"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def build(
