@@ -31,6 +31,15 @@ test: services lint ## lint, then every test (Docker tests fail instead of skipp
 bench: services ## benchmarks; results in bench/results.json
 	uv run --frozen python -m bench $(BENCH)
 
+# The app image. Where no registry is reachable the base is a local stand-in of python:3.13-slim;
+# elsewhere: make image PYTHON_IMAGE=python:3.13-slim
+PYTHON_IMAGE ?= flightdeck/python-standin:3.13
+IMAGE ?= flightdeck-app:latest
+image: services ## build the app image IMAGE from app/ on PYTHON_IMAGE
+	@if [[ "$(PYTHON_IMAGE)" == flightdeck/python-standin:* ]]; then scripts/standin-image "$(PYTHON_IMAGE)"; fi
+	DOCKER_BUILDKIT=1 "$$(scripts/docker-engine cli)" build --network host \
+		--build-arg PYTHON_IMAGE="$(PYTHON_IMAGE)" --tag "$(IMAGE)" app
+
 .PHONY: compare
 compare: ## IaaS vs PaaS report: docs/iaas-vs-paas.md and .png from the stack files and prices.json
 	uv run --frozen python -m components.compare
