@@ -17,8 +17,6 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from pytest_django import DjangoDbBlocker
 
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
-
 # Every variable airline.settings reads; the ones not in TEST_ENV are unset while the settings load, so the
 # caller's shell cannot change what the tests see.
 SETTINGS_VARIABLES = (
