@@ -18,12 +18,20 @@ services: ## start the Docker engine and PostgreSQL when they are not running
 	@scripts/docker-engine start >/dev/null
 	@scripts/local-postgres >/dev/null
 
-lint: ## ruff, mypy, hadolint, shellcheck
+# Tracked files by kind, so a new script or Dockerfile is linted without editing this list.
+DOCKERFILES = $(shell git ls-files '*Dockerfile')
+SHELL_SCRIPTS = $(shell git ls-files | while read -r f; do head -n1 "$$f" | grep -qE '^\#!.*[/ ](ba)?sh$$' && echo "$$f"; done)
+WORKFLOWS = $(shell git ls-files '.github/workflows/*.yml')
+
+lint: ## ruff, mypy, hadolint, shellcheck, actionlint, workflow schemas
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
 	uv run --frozen mypy
-	uv run --frozen hadolint app/Dockerfile
-	uv run --frozen shellcheck .ci/run scripts/*
+	uv run --frozen hadolint $(DOCKERFILES)
+	uv run --frozen shellcheck $(SHELL_SCRIPTS)
+	uv run --frozen actionlint $(WORKFLOWS)
+	uv run --frozen check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	uv run --frozen check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 
 test: services lint ## lint, then every test (Docker tests fail instead of skipping with REQUIRE_DOCKER=1)
 	uv run --frozen pytest
@@ -43,3 +51,15 @@ image: services ## build the app image IMAGE from app/ on PYTHON_IMAGE
 .PHONY: compare
 compare: ## IaaS vs PaaS report: docs/iaas-vs-paas.md and .png from the stack files and prices.json
 	uv run --frozen python -m components.compare
+
+# Pulumi on this machine: the CLI from scripts/install-pulumi, state in .pulumi-state/ (docs/pulumi-cli.md).
+STACK ?= local
+.PHONY: pulumi up preview down
+pulumi: ## find or build (from the Go module proxy) the Pulumi CLI and plugins; prints their bin dir
+	scripts/install-pulumi
+up: ## deploy STACK (default local): pulumi up
+	STACK="$(STACK)" scripts/pulumi-local up
+preview: ## what pulumi up would change on STACK
+	STACK="$(STACK)" scripts/pulumi-local preview
+down: ## destroy STACK's resources: pulumi destroy
+	STACK="$(STACK)" scripts/pulumi-local destroy
