@@ -223,11 +223,12 @@ class HerokuReleaseProvider(ResourceProvider):
         releases = response.json()
         return releases[0] if releases else None
 
-    def _release_output(self, http: _Http, release: dict[str, Any]) -> str:
+    def _release_output(self, http: _Http, app: str, release: dict[str, Any]) -> str:
         url = release.get("output_stream_url")
-        if not url:
-            return "(Heroku kept no release phase output for this release)"
-        text = str(http.send("GET", url).text)
+        text = str(http.send("GET", url).text).strip() if url else ""
+        if not text:
+            # Heroku streams a container release phase's output only from images that have curl.
+            return f"(none streamed; see `heroku logs -a {app} --dyno release`)"
         return text if len(text) <= _OUTPUT_LIMIT else "...\n" + text[-_OUTPUT_LIMIT:]
 
     def release(self, app: str, image_ref: str, api_key: str, timeout: float) -> dict[str, Any]:
@@ -259,7 +260,7 @@ class HerokuReleaseProvider(ResourceProvider):
                 )
             time.sleep(self.poll_interval)
         if latest["status"] != "succeeded":
-            output = self._release_output(http, latest)
+            output = self._release_output(http, app, latest)
             raise HerokuReleaseError(
                 f"release v{latest['version']} of {app} ({image_ref}) {latest['status']}; the previous "
                 f"release (v{previous}) keeps serving. Release phase output:\n{output}"

@@ -176,6 +176,16 @@ def test_a_refused_api_key_names_the_setting_to_fix(httpserver: HTTPServer, stat
     assert len(httpserver.log) == 2  # no retry of a refused key
 
 
+def test_failed_release_without_streamed_output_points_at_the_logs(heroku: FakeHeroku) -> None:
+    heroku.outcome = "failed"
+    heroku.output = ""
+
+    with pytest.raises(
+        HerokuReleaseError, match=r"none streamed; see `heroku logs -a flightdeck-dev --dyno release`"
+    ):
+        provider(heroku.server).create(props())
+
+
 def test_rate_limit_is_retried_after_the_time_heroku_asks(
     heroku: FakeHeroku, monkeypatch: pytest.MonkeyPatch
 ) -> None:
