@@ -29,6 +29,23 @@ COMPUTED: dict[str, dict[str, Any]] = {
         "digest": "sha256:" + "ab" * 32,
         "ref": "registry.example/flightdeck/web@sha256:" + "ab" * 32,
     },
+    "linode:index/instance:Instance": {
+        "ipv4s": ["192.168.130.10", "203.0.113.10"],
+        "private_ip_address": "192.168.130.10",
+    },
+    "linode:index/nodeBalancer:NodeBalancer": {"ipv4": "203.0.113.200", "hostname": "nb.example.net"},
+    "linode:index/objectStorageBucket:ObjectStorageBucket": {"s3_endpoint": "us-east-1.linodeobjects.com"},
+    "linode:index/objectStorageKey:ObjectStorageKey": {
+        "access_key": "MOCKACCESSKEY0000000",
+        "secret_key": "mock-secret-key-0000000000000000000000",
+    },
+    "linode:index/databasePostgresqlV2:DatabasePostgresqlV2": {
+        "host_primary": "a1-mock.g2a.akamaidb.net",
+        "port": 24035,
+        "root_username": "akmadmin",
+        "root_password": "mock-db-password-0000",
+        "ca_cert": "bW9jay1jYQ==",
+    },
     "heroku:app/app:App": {
         "webUrl": "https://flightdeck-mock-0a1b2c3d4e5f.herokuapp.com/",
         "herokuHostname": "flightdeck-mock-0a1b2c3d4e5f.herokuapp.com",
@@ -43,6 +60,8 @@ COMPUTED: dict[str, dict[str, Any]] = {
     },
     "command:local:Command": {"stdout": "", "stderr": ""},
 }
+# Providers whose ids are numbers that programs pass on as ints (e.g. Linode's firewall `linodes`).
+NUMERIC_IDS = ("linode:",)
 
 
 @dataclass
@@ -53,7 +72,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(Declared(args.typ, args.name, dict(args.inputs), args.provider))
         outputs = {**args.inputs, **self.computed.get(args.typ, {})}
-        return f"{args.name}-id", outputs
+        numeric = args.typ.startswith(NUMERIC_IDS)
+        return (str(len(self.resources)) if numeric else f"{args.name}-id"), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
