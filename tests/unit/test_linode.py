@@ -105,7 +105,7 @@ class Deployed:
         return found
 
 
-def deploy(**overrides: Any) -> Deployed:
+def deploy(*, ssh_private_key: str | None = None, protect_data: bool = False, **overrides: Any) -> Deployed:
     """Declare LinodeHosts for the iaas stack with config overrides; resolve its outputs."""
     settings = parse(*stack_config("iaas", **overrides))
     assert settings.linode is not None and settings.swarm is not None
@@ -114,8 +114,11 @@ def deploy(**overrides: Any) -> Deployed:
         domain=settings.app.domain,
         linode=settings.linode,
         backup_retention_days=settings.swarm.backup_retention_days,
+        ssh_private_key=pulumi.Output.secret(ssh_private_key) if ssh_private_key else None,
+        protect_data=protect_data,
     )
     captured: dict[str, Any] = {}
+    MOCKS.resources.clear()
 
     async def resolve(hosts: LinodeHosts) -> None:
         outputs = {name: getattr(hosts, name) for name in OUTPUTS}
@@ -323,6 +326,24 @@ def test_workers_join_the_manager_over_ssh(count: int):
         assert plain(join["stdin"]) == TOKEN
         assert join["delete"] == LEAVE_SWARM
     assert len(deployed.hosts.swarm_ready) == count
+
+
+def test_ssh_steps_use_the_given_private_key_else_the_agent():
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n"
+    with_key = deploy(linodeInstanceCount=2, ssh_private_key=key)
+    connections = [plain(c.inputs["connection"]) for c in with_key.of_type(COMMAND)]
+    assert len(connections) == 2
+    assert all(plain(c["privateKey"]) == key for c in connections)
+    agent = deploy(linodeInstanceCount=2)
+    assert all("privateKey" not in plain(c.inputs["connection"]) for c in agent.of_type(COMMAND))
+
+
+def test_data_resources_are_protected_on_request():
+    unprotected = deploy(linodeManagedDatabase=True)
+    assert not unprotected.hosts.bucket._protect
+    protected = deploy(linodeManagedDatabase=True, protect_data=True)
+    assert protected.hosts.bucket._protect
+    assert protected.hosts.database is not None and protected.hosts.database._protect
 
 
 def _tools(tmp_path: Path, swarm_state: str, control: str = "true") -> tuple[dict[str, str], Path]:
