@@ -1,9 +1,8 @@
 """The app image: built once per commit, pushed, and known downstream only by its digest.
 
 Every target releases `ref` (`<repository>@sha256:<manifest digest>`), never a mutable tag. Tags
-`<git sha>` and `latest` are for people and for the inline cache. With `promote` set (prod releasing what
-dev built) nothing is built: the component copies that exact image into `repository` when it lives
-elsewhere (skopeo keeps the digest) and outputs the same digest.
+`<git sha>` and `latest` are for people and for the inline cache. Promotion (prod releasing what dev built)
+builds nothing and is not this component: see components/promotion.py.
 
 Heroku's registry takes only Docker v2 schema 2 manifests: the registry export here never uses OCI media
 types. pulumi-docker-build has no provenance/SBOM argument and passes no attestations, but buildx adds a
@@ -20,14 +19,12 @@ from pathlib import Path
 from typing import Literal
 
 import pulumi
-import pulumi_command as command
 import pulumi_docker_build as docker_build
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM = docker_build.Platform.LINUX_AMD64  # Heroku and the Linode VMs run amd64
 CacheKind = Literal["registry", "inline"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-_DIGEST_REF = re.compile(r"^(?P<repository>[a-z0-9][a-z0-9._:/-]*)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 
 def git_head_sha(repo: Path = ROOT) -> str:
@@ -55,14 +52,6 @@ def git_head_sha(repo: Path = ROOT) -> str:
     raise ValueError(f"{repo}: HEAD points at {ref}, which has no commit yet; commit before building")
 
 
-def split_digest_ref(ref: str) -> tuple[str, str]:
-    """`repo@sha256:...` -> (repo, sha256:...); anything else is refused."""
-    match = _DIGEST_REF.match(ref)
-    if not match:
-        raise ValueError(f"{ref!r} is not an image reference by digest: <repository>@sha256:<64 hex digits>")
-    return match["repository"], match["digest"]
-
-
 @dataclass
 class RegistryLogin:
     address: pulumi.Input[str]  # e.g. registry.heroku.com
@@ -84,8 +73,6 @@ class AppImageArgs:
     cache: CacheKind = "inline"
     insecure: bool = False  # plain-HTTP registry (the local one at 127.0.0.1:5000)
     network_host: bool = False  # RUN steps on the host network (machines whose bridge has no way out)
-    # Promotion: release exactly this image (<repository>@sha256:...) and build nothing.
-    promote: str | None = None
 
 
 class AppImage(pulumi.ComponentResource):
@@ -97,17 +84,12 @@ class AppImage(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flightdeck:image:AppImage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.image: docker_build.Image | None = None
-        self.copy: command.local.Command | None = None
-        if args.promote:
-            self.ref, self.digest = self._promote(name, args, args.promote, child)
+        self.image = self._build(name, args, child)
+        self.digest = self.image.digest
+        if args.push:
+            self.ref = pulumi.Output.concat(args.repository, "@", self.image.digest)
         else:
-            self.image = self._build(name, args, child)
-            self.digest = self.image.digest
-            if args.push:
-                self.ref = pulumi.Output.concat(args.repository, "@", self.image.digest)
-            else:
-                self.ref = pulumi.Output.concat(args.repository, ":", args.git_sha)
+            self.ref = pulumi.Output.concat(args.repository, ":", args.git_sha)
         self.register_outputs({"ref": self.ref, "digest": self.digest})
 
     def _build(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions) -> docker_build.Image:
@@ -159,35 +141,3 @@ class AppImage(pulumi.ComponentResource):
             network=docker_build.NetworkMode.HOST if args.network_host else docker_build.NetworkMode.DEFAULT,
             opts=opts,
         )
-
-    def _promote(
-        self, name: str, args: AppImageArgs, source: str, opts: pulumi.ResourceOptions
-    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        source_repo, digest = split_digest_ref(source)
-        # Already in the target repository: nothing to copy. (A repository given as an Output is copied into.)
-        if args.repository == source_repo:
-            return pulumi.Output.from_input(source), pulumi.Output.from_input(digest)
-        login = args.registry
-        environment: dict[str, pulumi.Input[str]] = {}
-        creds = ""
-        if login:
-            environment["DEST_CREDS"] = pulumi.Output.secret(
-                pulumi.Output.concat(login.username, ":", login.password)
-            )
-            creds = ' --src-creds "$DEST_CREDS" --dest-creds "$DEST_CREDS"'
-        tls = " --dest-tls-verify=false --src-tls-verify=false" if args.insecure else ""
-        repo = pulumi.Output.from_input(args.repository)
-        self.copy = command.local.Command(
-            f"{name}-copy",
-            # --preserve-digests fails rather than re-encode: the copy has the digest dev tested.
-            create=repo.apply(
-                lambda r: (
-                    f"skopeo copy --preserve-digests{creds}{tls} docker://{source} docker://{r}:promoted"
-                )
-            ),
-            environment=environment or None,
-            triggers=[source, repo],
-            opts=opts,
-        )
-        ref = pulumi.Output.all(repo, self.copy.stdout).apply(lambda parts: f"{parts[0]}@{digest}")
-        return ref, pulumi.Output.from_input(digest)

@@ -1,4 +1,4 @@
-"""AppImage under Pulumi mocks (real pulumi-docker-build and pulumi-command resources); the git sha helper."""
+"""AppImage under Pulumi mocks (real pulumi-docker-build resources), and the git sha helper."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from components.image import AppImage, AppImageArgs, RegistryLogin, git_head_sha, split_digest_ref
+from components.image import AppImage, AppImageArgs, RegistryLogin, git_head_sha
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
 
 IMAGE = "docker-build:index:Image"
-COPY = "command:local:Command"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 REPO = "registry.heroku.com/flightdeck-dev/web"
 MOCK_DIGEST = COMPUTED[IMAGE]["digest"]
-DEV_DIGEST = "sha256:" + "77" * 32
 
 
 def declare(args: AppImageArgs) -> tuple[RecordingMocks, dict[str, Any], AppImage]:
@@ -103,39 +101,6 @@ def test_unpushed_build_loads_into_the_engine_and_refers_to_the_sha_tag() -> Non
     assert set(export) == {"docker"}
     assert image["network"] == "host"
     assert outputs["ref"] == f"flightdeck/airline:{SHA}"
-
-
-def test_promotion_within_the_same_repository_builds_and_copies_nothing() -> None:
-    promoted = f"{REPO}@{DEV_DIGEST}"
-    mocks, outputs, component = declare(heroku_args(promote=promoted))
-
-    assert mocks.of_type(IMAGE) == [] and mocks.of_type(COPY) == []
-    assert component.image is None
-    assert outputs == {"ref": promoted, "digest": DEV_DIGEST}
-
-
-def test_promotion_to_another_repository_copies_by_digest_without_building() -> None:
-    prod = "registry.heroku.com/flightdeck-prod/web"
-    login = RegistryLogin(address="registry.heroku.com", username="_", password="heroku-api-key")
-    args = AppImageArgs(repository=prod, git_sha=SHA, registry=login, promote=f"{REPO}@{DEV_DIGEST}")
-
-    mocks, outputs, _ = declare(args)
-
-    assert mocks.of_type(IMAGE) == []
-    [copy] = mocks.of_type(COPY)
-    assert copy.name == "web-copy"
-    assert copy.inputs["create"] == (
-        'skopeo copy --preserve-digests --src-creds "$DEST_CREDS" --dest-creds "$DEST_CREDS" '
-        f"docker://{REPO}@{DEV_DIGEST} docker://{prod}:promoted"
-    )
-    assert rpc.is_rpc_secret(copy.inputs["environment"])
-    assert "heroku-api-key" not in copy.inputs["create"]
-    assert outputs == {"ref": f"{prod}@{DEV_DIGEST}", "digest": DEV_DIGEST}
-
-
-def test_promotion_refuses_a_tag() -> None:
-    with pytest.raises(ValueError, match="not an image reference by digest"):
-        split_digest_ref(f"{REPO}:latest")
 
 
 def _git(repo: Path, *args: str) -> str:
