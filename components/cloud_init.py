@@ -138,7 +138,7 @@ def cloud_config(vm: VmConfig) -> dict[str, Any]:
         "preserve_hostname": False,
         "package_update": True,
         "package_upgrade": True,
-        "packages": ["docker.io", "unattended-upgrades", "apt-listchanges"],
+        "packages": ["docker.io", "unattended-upgrades"],
         "users": [
             {
                 "name": DEPLOY_USER,

@@ -109,6 +109,21 @@ def test_unattended_upgrades_with_staggered_reboots():
     assert len({reboot_time(i) for i in range(10)}) == 10
 
 
+def test_apt_reads_the_upgrade_settings(tmp_path: Path):
+    files = _files(_doc(WORKER))
+    for name in ("21flightdeck-auto-upgrades", "52flightdeck-unattended-upgrades"):
+        (tmp_path / name).write_text(files[f"/etc/apt/apt.conf.d/{name}"])
+    dump = subprocess.run(
+        ["apt-config", "-c", str(tmp_path / "21flightdeck-auto-upgrades"),
+         "-c", str(tmp_path / "52flightdeck-unattended-upgrades"), "dump"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in dump
+    assert 'APT::Periodic::Update-Package-Lists "1";' in dump
+    assert 'Unattended-Upgrade::Automatic-Reboot "true";' in dump
+    assert 'Unattended-Upgrade::Automatic-Reboot-Time "04:20";' in dump
+
+
 def _cloud_init() -> str:
     tool = shutil.which("cloud-init")
     if tool is None:
