@@ -42,6 +42,8 @@ AllowUsers {DEPLOY_USER}
 MaxAuthTries 3
 X11Forwarding no
 AllowAgentForwarding no
+# The swarm deploy over SSH hands its settings over as FLIGHTDECK_* environment variables.
+AcceptEnv FLIGHTDECK_*
 """
 
 # Named apart from 20auto-upgrades, which the package's postinst writes: a later file overrides it.

@@ -241,8 +241,8 @@ class LinodeHosts(pulumi.ComponentResource):
                 parent=self, depends_on=[self.firewall], additional_secret_outputs=["stdout"]
             ),
         )
-        # Resources the swarm deploy waits for: the manager is initialised and every worker has joined.
-        self.swarm_ready: list[pulumi.Resource] = [manager_ready]
+        # What the swarm deploy waits for: the manager is initialised and every worker has joined.
+        self.swarm_ready: list[pulumi.CustomResource] = [manager_ready]
         for index, worker in enumerate(workers, start=2):
             self.swarm_ready.append(
                 remote.Command(
@@ -261,6 +261,11 @@ class LinodeHosts(pulumi.ComponentResource):
                     ),
                 )
             )
+
+        # The manager's address, known only once the swarm is complete: a deploy that connects to it waits.
+        self.swarm_host: pulumi.Output[str] = pulumi.Output.all(
+            self.manager_ip, *[step.id for step in self.swarm_ready]
+        ).apply(lambda values: str(values[0]))
 
         self.bucket = linode.ObjectStorageBucket(
             f"{name}-bucket",
@@ -319,6 +324,7 @@ class LinodeHosts(pulumi.ComponentResource):
                 "public_address": self.public_address,
                 "url": self.url,
                 "deploy_user": self.deploy_user,
+                "swarm_host": self.swarm_host,
                 "bucket_name": self.bucket_name,
                 "bucket_region": self.bucket_region,
                 "bucket_endpoint": self.bucket_endpoint,

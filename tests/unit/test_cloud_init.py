@@ -93,6 +93,7 @@ def test_sshd_is_hardened_by_a_drop_in():
     assert lines["KbdInteractiveAuthentication"] == "no"
     assert lines["AuthenticationMethods"] == "publickey"
     assert lines["AllowUsers"] == DEPLOY_USER
+    assert lines["AcceptEnv"] == "FLIGHTDECK_*"  # the swarm deploy's settings, and nothing else
     assert ["sh", "-c", "sshd -t && systemctl reload ssh.service"] in doc["runcmd"]
 
 

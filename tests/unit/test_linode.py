@@ -82,7 +82,7 @@ def mocks() -> Iterator[LinodeMocks]:
 
 
 OUTPUTS = (
-    "manager_ip", "manager_private_ip", "public_ips", "private_ips", "public_address", "url",
+    "manager_ip", "swarm_host", "manager_private_ip", "public_ips", "private_ips", "public_address", "url",
     "bucket_name", "bucket_region", "bucket_endpoint", "bucket_access_key", "bucket_secret_key",
 )  # fmt: skip
 DATABASE_OUTPUTS = ("host", "port", "username", "password", "ca_cert")
@@ -326,6 +326,7 @@ def test_workers_join_the_manager_over_ssh(count: int):
         assert plain(join["stdin"]) == TOKEN
         assert join["delete"] == LEAVE_SWARM
     assert len(deployed.hosts.swarm_ready) == count
+    assert deployed.values["swarm_host"] == public(1)
 
 
 def test_ssh_steps_use_the_given_private_key_else_the_agent():
