@@ -144,6 +144,22 @@ def load(url: str, script: Path) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(container: str) -> float:
+    """CPU time the container's processes have used (cgroup v2 cpu.stat, else cgroup v1 cpuacct)."""
+    read = "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage"
+    text = docker("exec", container, "sh", "-c", read).strip()
+    if text.isdigit():
+        return int(text) / 1e9
+    usage = dict(line.split() for line in text.splitlines())
+    return int(usage["usage_usec"]) / 1e6
+
+
+def memory_mb(container: str) -> float:
+    """Memory the container's processes use now (cgroup v2 memory.current, else cgroup v1)."""
+    read = "cat /sys/fs/cgroup/memory.current 2>/dev/null || cat /sys/fs/cgroup/memory/memory.usage_in_bytes"
+    return megabytes(int(docker("exec", container, "sh", "-c", read).strip()))
+
+
 def warm_up(url: str) -> None:
     for _ in range(WARMUP_REQUESTS):
         page = requests.get(url, headers={"X-Forwarded-Proto": "https"}, timeout=10)
@@ -153,9 +169,8 @@ def warm_up(url: str) -> None:
 
 def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of each figure over the rounds, and the spread of requests/s."""
-    figures = {
-        key: statistics.median(r[key] for r in rounds) for key in ("requests_per_s", "p50_ms", "p99_ms")
-    }
+    keys = ("requests_per_s", "p50_ms", "p99_ms", "cpu_ms_per_request")
+    figures = {key: statistics.median(r[key] for r in rounds) for key in keys}
     rates = [r["requests_per_s"] for r in rounds]
     return {
         **figures,
@@ -178,25 +193,29 @@ def measure_throughput(tag: str, database_server: str) -> dict[str, Any]:
         script.write_text(WRK_REPORT)
         try:
             prepared_database(containers, production_env(database, free_port(), secret_key))
-            servers: dict[str, dict[str, str]] = {}
+            servers: dict[str, tuple[str, str]] = {}  # name: (container, URL)
             for workers, threads in GUNICORN_SETTINGS:
                 env = production_env(database, free_port(), secret_key)
                 env |= {"WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)}
-                containers.serve(env)
-                servers[f"gunicorn {workers}x{threads}"] = env
+                container = containers.serve(env)
+                servers[f"gunicorn {workers}x{threads}"] = (container, f"http://127.0.0.1:{env['PORT']}/")
             env = production_env(database, free_port(), secret_key) | {"DEBUG": "1"}
-            containers.serve(env, "python", "manage.py", "runserver", f"0.0.0.0:{env['PORT']}")
-            servers["runserver (DEBUG on)"] = env
-            urls = {name: f"http://127.0.0.1:{env['PORT']}/" for name, env in servers.items()}
-            for url in urls.values():
+            container = containers.serve(env, "python", "manage.py", "runserver", f"0.0.0.0:{env['PORT']}")
+            servers["runserver (DEBUG on)"] = (container, f"http://127.0.0.1:{env['PORT']}/")
+            for _, url in servers.values():
                 warm_up(url)
-            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
             for _ in range(LOAD_ROUNDS):
-                for name, url in urls.items():
-                    rounds[name].append(load(url, script))
+                for name, (container, url) in servers.items():
+                    cpu_before = cpu_seconds(container)
+                    figures = load(url, script)
+                    cpu_used = cpu_seconds(container) - cpu_before
+                    figures["cpu_ms_per_request"] = round(1000 * cpu_used / max(figures["requests"], 1), 2)
+                    rounds[name].append(figures)
+            memory = {name: memory_mb(container) for name, (container, _) in servers.items()}
         finally:
             containers.close()
-    results = {name: summary(figures) for name, figures in rounds.items()}
+    results = {name: {**summary(figures), "memory_mb": memory[name]} for name, figures in rounds.items()}
     gunicorn = {name: figures for name, figures in results.items() if name.startswith("gunicorn")}
     fastest = max(
         gunicorn, key=lambda name: (gunicorn[name]["errors"] == 0, gunicorn[name]["requests_per_s"])
@@ -205,7 +224,8 @@ def measure_throughput(tag: str, database_server: str) -> dict[str, Any]:
     return {
         "url": "/ (flight list, sample data, PostgreSQL on 127.0.0.1)",
         "load": f"wrk, {LOAD_THREADS} threads, {LOAD_CONNECTIONS} connections, {LOAD_SECONDS} s per round, "
-        f"{LOAD_ROUNDS} rounds; figures are medians over the rounds",
+        f"{LOAD_ROUNDS} rounds; figures are medians over the rounds; cpu_ms_per_request is the server's "
+        "own CPU time (its container's cgroup) per request, which other load on the machine hardly changes",
         "gunicorn_setting": "WORKERSxTHREADS (1 thread: sync worker; more: gthread)",
         "cpus": os.cpu_count(),
         "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
