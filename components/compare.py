@@ -143,13 +143,14 @@ DUTIES: tuple[Duty, ...] = (
         heroku_done="The Postgres plan: WAL archived every 60 s on every tier; rollback for 4 days on "
         "Standard and 1 week on Premium, none on Essential.",
         heroku_left="On Essential plans, scheduling PG Backups; rehearsing a restore.",
-        iaas_done="A scheduled pg_dump from the swarm stack into the Object Storage bucket; a lifecycle "
-        "rule expires old dumps.",
+        iaas_done="A scheduled backup service of the swarm stack runs pg_dump and uploads the dump to the "
+        "Object Storage bucket; a lifecycle rule on the bucket expires old dumps.",
         iaas_left="Rehearsing restores; without the managed database a restore is only as recent as "
         "the last dump (no point-in-time recovery).",
         iaas_evidence=(
-            Evidence("components/swarm.py", r"pg_dump"),
-            Evidence("components/linode.py", r"lifecycle"),
+            Evidence("components/backups.py", r"def backup_service"),
+            Evidence("backup/backup.py", r"pg_dump"),
+            Evidence("components/linode.py", r"lifecycle_rules"),
         ),
     ),
     Duty(
@@ -162,7 +163,7 @@ DUTIES: tuple[Duty, ...] = (
         iaas_left="Choosing VM sizes and count; the database shares a VM with the app unless it is managed.",
         heroku_evidence=(Evidence("components/heroku.py", r"Formation"),),
         iaas_evidence=(
-            Evidence("components/swarm.py", r"replicas"),
+            Evidence("components/swarm.py", r"\"replicas\": spec\.app\.web_instances"),
             Evidence("components/linode.py", r"NodeBalancer"),
         ),
     ),
@@ -175,8 +176,11 @@ DUTIES: tuple[Duty, ...] = (
         iaas_done="A swarm rolling update that starts new tasks first and rolls back by itself when they "
         "fail their health check.",
         iaas_left="Migrations that the old release can still run against.",
-        heroku_evidence=(Evidence("components/heroku_release.py", r"release"),),
-        iaas_evidence=(Evidence("components/swarm.py", r"failure_action"),),
+        heroku_evidence=(Evidence("components/heroku_release.py", r"release phase"),),
+        iaas_evidence=(
+            Evidence("components/swarm.py", r"\"order\": \"start-first\""),
+            Evidence("components/swarm.py", r"\"failure_action\": \"rollback\""),
+        ),
     ),
     Duty(
         "Logs",
@@ -194,7 +198,10 @@ DUTIES: tuple[Duty, ...] = (
         "only HTTP(S), and SSH from the allow list.",
         iaas_left="Everything below the app: VMs, disks, the Docker engine, the swarm manager, PostgreSQL on "
         "a VM, the registry; someone on call for them.",
-        iaas_evidence=(Evidence("components/linode.py", r"Firewall"),),
+        iaas_evidence=(
+            Evidence("components/swarm.py", r"restart_policy"),
+            Evidence("components/linode.py", r"linode\.Firewall"),
+        ),
     ),
 )
 
@@ -219,7 +226,8 @@ def _cell(text: str) -> str:
 
 def _claim(text: str, evidence: tuple[Evidence, ...], absent: tuple[Evidence, ...]) -> str:
     if not absent:
-        return text + "".join(f" (`{path}`)" for path in dict.fromkeys(e.path for e in evidence))
+        paths = ", ".join(f"`{path}`" for path in dict.fromkeys(e.path for e in evidence))
+        return f"{text} ({paths})" if paths else text
     lacking = "; ".join(f"`{e.path}` has no `{e.pattern}`" for e in absent)
     return f"Not yet in the code ({lacking}): {text}"
 

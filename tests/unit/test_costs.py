@@ -209,7 +209,7 @@ def test_report_and_chart_are_written(tmp_path: Path) -> None:
     assert "| prod | heroku | $165.00 | yes |" in text
     assert "| iaas | iaas | $58.50 | no |" in text
     assert "| concern | Heroku does | left to you on Heroku |" in text
-    assert "Not yet in the code (`components/swarm.py` has no `pg_dump`" in text
+    assert "Not yet in the code (`components/backups.py` has no `def backup_service`" in text
     assert "![Monthly cost against web instances](chart.png)" in text
     assert "Price table (as of 2026-11)" in text
     assert "- **linode-pricing-page**:" in text
