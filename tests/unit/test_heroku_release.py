@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,12 +60,17 @@ class FakeHeroku:
     patches: list[Any] = field(default_factory=list)
     seen: list[Request] = field(default_factory=list)
 
+    # manifest digest -> config digest of the images in the registry
+    images: dict[str, str] = field(default_factory=lambda: {MANIFEST_DIGEST: CONFIG_DIGEST})
+
     def __post_init__(self) -> None:
         s = self.server
-        s.expect_request(f"/v2/{APP}/web/manifests/{MANIFEST_DIGEST}").respond_with_handler(self.manifest)
+        s.expect_request(re.compile(rf"/v2/{APP}/web/manifests/sha256:[0-9a-f]{{64}}")).respond_with_handler(
+            self.manifest
+        )
         s.expect_request(f"/apps/{APP}/releases", method="GET").respond_with_handler(self.list_releases)
         s.expect_request(f"/apps/{APP}/formation", method="PATCH").respond_with_handler(self.formation)
-        s.expect_request("/streams/rel-2").respond_with_handler(self.stream)
+        s.expect_request(re.compile(r"/streams/rel-\d+")).respond_with_handler(self.stream)
 
     def stream(self, _request: Request) -> Response:
         return Response(self.output, content_type="text/plain")
@@ -77,7 +87,7 @@ class FakeHeroku:
         if self.manifest_media_type == MANIFEST_V2:
             body["config"] = {
                 "mediaType": "application/vnd.docker.container.image.v1+json",
-                "digest": CONFIG_DIGEST,
+                "digest": self.images[request.path.rsplit("/", 1)[1]],
             }
         else:
             body["manifests"] = []
@@ -91,7 +101,7 @@ class FakeHeroku:
         if latest["status"] == "pending":
             if self.pending_polls <= 0:
                 latest["status"] = self.outcome
-                latest["output_stream_url"] = self.server.url_for("/streams/rel-2")
+                latest["output_stream_url"] = self.server.url_for(f"/streams/{latest['id']}")
             self.pending_polls -= 1
         return Response(json.dumps([latest]), status=206, content_type="application/json")
 
@@ -340,3 +350,133 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 def test_split_ref() -> None:
     ref = split_ref(REF)
     assert (ref.host, ref.path, ref.digest) == ("registry.heroku.com", f"{APP}/web", MANIFEST_DIGEST)
+
+
+# -- through the real Pulumi engine ---------------------------------------------------------------------
+# The provider is pickled into the state and run by the engine's dynamic provider host in its own process:
+# the same lifecycle against the fake Heroku, with scripts/install-pulumi's CLI and the project's inline
+# runner (tools/pulumi_inline.py).
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = """
+import os
+
+import pulumi
+
+from components.heroku_release import (
+    HerokuContainerRelease,
+    HerokuContainerReleaseArgs,
+    HerokuReleaseProvider,
+    RetryPolicy,
+)
+
+release = HerokuContainerRelease(
+    "release",
+    HerokuContainerReleaseArgs(
+        app=os.environ["FD_APP"],
+        image_ref=os.environ["FD_IMAGE_REF"],
+        api_key=pulumi.Output.secret(os.environ["FD_API_KEY"]),
+        release_timeout=30,
+    ),
+    provider=HerokuReleaseProvider(
+        api_url=os.environ["FD_API_URL"],
+        registry_url=os.environ["FD_API_URL"],
+        retry=RetryPolicy(attempts=2, base_delay=0.01, max_total=5),
+        poll_interval=0.05,
+    ),
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def pulumi_bin() -> Path:
+    run = subprocess.run([ROOT / "scripts" / "install-pulumi"], capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        message = f"the Pulumi CLI is not available: {run.stderr.strip()[-500:]}"
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return Path(run.stdout.strip().splitlines()[-1])
+
+
+class Engine:
+    def __init__(self, bin_dir: Path, project: Path, api_url: str) -> None:
+        self.bin_dir, self.project = bin_dir, project
+        project.mkdir()
+        (project / "Pulumi.yaml").write_text("name: fdrelease\nruntime: python\n")
+        (project / "__main__.py").write_text(PROGRAM)
+        (project / "state").mkdir()
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "PULUMI_BACKEND_URL": f"file://{project / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": "test-passphrase",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+            "PULUMI_RUNTIME_VIRTUALENV": str(ROOT / ".venv"),
+            "PYTHONPATH": str(ROOT),  # the provider host unpickles components.heroku_release
+            "FD_APP": APP,
+            "FD_API_URL": api_url.rstrip("/"),
+            "FD_API_KEY": KEY,
+        }
+
+    def run(self, operation: str, image_ref: str = REF) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "tools.pulumi_inline", operation, "--stack", "test"),
+                *("--project", str(self.project), "--pulumi-root", str(self.bin_dir.parent)),
+            ],
+            cwd=ROOT,
+            env={**self.env, "FD_IMAGE_REF": image_ref},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def exported(self) -> tuple[str, dict[str, Any]]:
+        """The stack's state as text, and the release resource's outputs."""
+        text = subprocess.run(
+            [self.bin_dir / "pulumi", "stack", "export", "--stack", "test", "--cwd", str(self.project)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        [release] = [
+            r for r in json.loads(text)["deployment"]["resources"] if "ContainerRelease" in r["type"]
+        ]
+        return text, release["outputs"]
+
+
+def test_release_lifecycle_through_the_pulumi_engine(
+    pulumi_bin: Path, heroku: FakeHeroku, tmp_path: Path
+) -> None:
+    engine = Engine(pulumi_bin, tmp_path / "project", heroku.server.url_for("/"))
+    second, third = "sha256:" + "12" * 32, "sha256:" + "34" * 32
+    heroku.images.update({second: "sha256:" + "56" * 32, third: "sha256:" + "78" * 32})
+    ref = f"registry.heroku.com/{APP}/web@"
+
+    created = engine.run("up")
+    assert created.returncode == 0, created.stdout + created.stderr
+    state, outs = engine.exported()
+    assert (outs["image_id"], outs["version"], outs["status"]) == (CONFIG_DIGEST, 2, "succeeded")
+    assert KEY not in state  # the key is in the state only encrypted
+
+    assert engine.run("up").returncode == 0
+    assert len(heroku.patches) == 1  # same image: no release
+
+    assert engine.run("up", ref + second).returncode == 0
+    assert engine.exported()[1]["image_id"] == "sha256:" + "56" * 32
+    assert len(heroku.patches) == 2
+
+    heroku.outcome = "failed"
+    heroku.output = "django.db.utils.OperationalError: could not connect to server\n"
+    failed = engine.run("up", ref + third)
+    assert failed.returncode != 0
+    assert "could not connect to server" in failed.stdout + failed.stderr
+    assert "keeps serving" in failed.stdout + failed.stderr
+    assert engine.exported()[1]["image_id"] == "sha256:" + "56" * 32  # the state still names the live release
+
+    assert engine.run("destroy").returncode == 0
+    assert len(heroku.patches) == 3  # deleting the release resource calls nothing
