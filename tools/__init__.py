@@ -1,0 +1,1 @@
+"""Helpers that drive Pulumi for scripts/pulumi-local, the end-to-end tests and the benchmarks."""

@@ -1,0 +1,109 @@
+"""Run the project's Pulumi program in this process through the Automation API, with the CLI of
+scripts/install-pulumi.
+
+The Pulumi CLI starts a language host (`pulumi-language-python`) to run a Python program. Where that host
+is not installed (the Go module proxy does not serve it, so scripts/install-pulumi cannot build it here), an
+inline program does the same job: the Python SDK serves the language host protocol itself and hands the CLI
+its address (`--client`). The program is the project's own `__main__.py`; Pulumi.yaml and
+Pulumi.<stack>.yaml in the project directory are used as they are, so state, config and outputs are those
+`pulumi up` would give. scripts/pulumi-local sets the backend, passphrase and PATH and calls this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+
+def program_of(project: Path) -> Callable[[], None]:
+    """The inline program: the project's __main__.py, importing its own modules (components/)."""
+
+    def run() -> None:
+        if str(project) not in sys.path:
+            sys.path.insert(0, str(project))
+        runpy.run_path(str(project / "__main__.py"), run_name="__main__")
+
+    return run
+
+
+def open_stack(project: Path, stack: str, pulumi_root: Path) -> auto.Stack:
+    """Select the stack (creating it with a passphrase secrets provider when missing) in the project dir."""
+    name = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(project),
+        pulumi_command=auto.PulumiCommand(root=str(pulumi_root)),
+        secrets_provider="passphrase",
+    )
+    return auto.create_or_select_stack(
+        stack_name=stack, project_name=name, program=program_of(project), opts=options
+    )
+
+
+def _name(op: object) -> str:
+    """An operation's name ("update", "same", ...): summaries hold OpType members or plain text."""
+    return str(getattr(op, "value", op))
+
+
+def step_of(event: auto.EngineEvent) -> dict[str, Any] | None:
+    """The planned step of a resource event: operation, URN and type (None for other events)."""
+    pre = event.resource_pre_event
+    if pre is None:
+        return None
+    metadata = pre.metadata
+    return {"op": _name(metadata.op), "urn": metadata.urn, "type": metadata.type}
+
+
+def preview(stack: auto.Stack, expect_no_changes: bool, as_json: bool) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = []
+
+    def collect(event: auto.EngineEvent) -> None:
+        if (step := step_of(event)) is not None:
+            steps.append(step)
+
+    result = stack.preview(
+        on_output=None if as_json else print,
+        on_event=collect,
+        expect_no_changes=expect_no_changes,
+        color="never",
+    )
+    return {"changeSummary": {_name(op): n for op, n in result.change_summary.items()}, "steps": steps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("operation", choices=["up", "preview", "destroy", "refresh"])
+    parser.add_argument("--stack", default="local")
+    parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument("--pulumi-root", type=Path, required=True, help="directory holding bin/pulumi")
+    parser.add_argument("--expect-no-changes", action="store_true", help="fail when a change is planned")
+    parser.add_argument("--json", action="store_true", help="preview: print the summary and steps as JSON")
+    args = parser.parse_args(argv)
+
+    stack = open_stack(args.project.resolve(), args.stack, args.pulumi_root)
+    try:
+        if args.operation == "preview":
+            planned = preview(stack, args.expect_no_changes, args.json)
+            print(json.dumps(planned, indent=2) if args.json else planned["changeSummary"])
+        elif args.operation == "up":
+            stack.up(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
+        elif args.operation == "refresh":
+            stack.refresh(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
+        else:
+            stack.destroy(on_output=print, color="never")
+    except auto.CommandError as error:
+        # The CLI's own output has been printed already; its error text ends with the reason.
+        print(f"pulumi {args.operation} failed: {str(error).strip().splitlines()[-1]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
