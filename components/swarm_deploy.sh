@@ -20,6 +20,7 @@ action=${FLIGHTDECK_ACTION:-deploy}
 stack=${FLIGHTDECK_STACK:?FLIGHTDECK_STACK is not set}
 timeout=${FLIGHTDECK_TIMEOUT:-300}
 web="${stack}_web"
+KEEP_RELEASES=20 # release records kept for scripts/rollback
 network="${stack}_app"
 started=$(date +%s)
 
@@ -181,6 +182,8 @@ done
 if [ "$previous" != "$image" ]; then
 	printf '%s\n' "$image" | docker config create --label "flightdeck.release=$stack" \
 		--label "flightdeck.image=$image" "${stack}_release_$(date -u +%Y%m%dT%H%M%S)_$$" - >/dev/null
+	docker config ls --filter "label=flightdeck.release=$stack" --format '{{.Name}}' | sort -r |
+		tail -n +"$((KEEP_RELEASES + 1))" | xargs -r docker config rm >/dev/null
 fi
 prune_objects "$keep"
 log "deployed in $(($(date +%s) - started))s"

@@ -6,6 +6,7 @@ bench/bench_swarm.py.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -110,6 +111,10 @@ def broken_health() -> dict[str, str]:
 
 
 NEW_COLUMN = "timezone_note"
+NEW_COLUMN_QUERY = (
+    "SELECT is_nullable FROM information_schema.columns "
+    "WHERE table_name = 'flights_airport' AND column_name = 'timezone_note'"
+)
 
 
 def with_new_column() -> dict[str, str]:
@@ -295,3 +300,89 @@ def remove_stack_leftovers(name: str) -> None:
                                          check=False).returncode == 0:  # fmt: skip
             break
         time.sleep(1)  # the stack's containers are still being removed
+
+
+@dataclass(frozen=True)
+class Images:
+    """The app images of the swarm scenarios, pushed to the local registry, by digest."""
+
+    v1: str
+    v2: str  # a visible change: /version answers "v2"
+    broken: str  # /healthz answers 503
+    migration: str  # a new nullable column with its migration; /version answers "v4"
+
+
+def build_images(registry: str, prefix: str, base: str) -> Images:
+    repository = f"{registry}/{prefix}/web"
+    variants = {
+        "v1": {},
+        "v2": versioned("v2"),
+        "broken": {**versioned("v3"), **broken_health()},
+        "migration": {**versioned("v4"), **with_new_column()},
+    }
+    refs: dict[str, str] = {}
+    for variant, files in variants.items():
+        tag = f"{prefix}/web:{variant}"
+        build_variant(tag, base, files)
+        refs[variant] = push(tag, f"{repository}:{variant}")
+        docker("image", "rm", tag, check=False)
+    return Images(**refs)
+
+
+def release_env_args(stack: Stack, image: str) -> tuple[list[str], dict[str, str]]:
+    """`docker run` options and environment for a one-off container of the stack's app, as the release
+    command gets them (secrets from the environment, never on the command line)."""
+    rendered = stack.render(image)
+    env = {
+        "SECRET_KEY": rendered.secrets["FLIGHTDECK_SECRET_SECRET_KEY"],
+        "DATABASE_URL": rendered.secrets["FLIGHTDECK_SECRET_DATABASE_URL"],
+    }
+    options = ["--rm", "--network", f"{stack.name}_app", "--env", "SECRET_KEY", "--env", "DATABASE_URL"]
+    return options, env
+
+
+@contextmanager
+def running_stack(prefix: str, image: str, *, replicas: int = 2) -> Iterator[Stack]:
+    """A stack deployed with image and the sample data loaded; removed (with its volumes) afterwards."""
+    stack = Stack(name=prefix, http_port=free_port(), replicas=replicas)
+    try:
+        deployed = stack.deploy(image)
+        if deployed.returncode != 0:
+            raise RuntimeError(f"the first deploy failed:\n{deployed.stderr[-4000:]}")
+        options, env = release_env_args(stack, image)
+        subprocess.run(["docker", "run", *options, image, "python", "manage.py", "load_sample_data"],
+                       env={**os.environ, **env}, check=True, capture_output=True, timeout=300)  # fmt: skip
+        yield stack
+    finally:
+        stack.delete(image)
+        remove_stack_leftovers(stack.name)
+
+
+@dataclass
+class Update:
+    returncode: int
+    seconds: float  # the deploy script's run: release, rollout, health
+    load: LoadResult
+    stderr: str
+
+    @property
+    def converge_seconds(self) -> int | None:
+        """What the deploy script reports: seconds from its start until every task ran the image."""
+        found = re.search(r"converged in (\d+)s", self.stderr)
+        return int(found.group(1)) if found else None
+
+
+def update_under_load(stack: Stack, image: str, *, threads: int = 4) -> Update:
+    """Deploy image while a bounded load of GETs runs against the proxy (pages that read the database)."""
+    with Load([f"{stack.url}/", f"{stack.url}/healthz"], threads=threads) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        result = stack.deploy(image)
+        seconds = time.monotonic() - started
+        time.sleep(2)  # the last replaced tasks drain while requests continue
+    return Update(result.returncode, seconds, load.result(), result.stderr)
+
+
+def rollback(stack: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROLLBACK), stack, *args], capture_output=True, text=True, timeout=600,
+                          check=False)  # fmt: skip
