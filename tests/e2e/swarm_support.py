@@ -57,11 +57,19 @@ def local_registry(prefix: str) -> Iterator[str]:
                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     if run.returncode != 0:
         raise RuntimeError(f"the registry did not start:\n{run.stderr}")
+    address = f"127.0.0.1:{port}"
     try:
-        yield f"127.0.0.1:{port}"
+        yield address
     finally:
         subprocess.run(["sh", "-c", stop_script(container)], check=False, timeout=60)
         docker("volume", "rm", f"{container}-data", check=False)
+        # The engine's copies of the images pushed there (by tag, and pulled by swarm by digest).
+        listed = docker("image", "ls", "--digests", "--filter", f"reference={address}/*/*",
+                        "--format", "{{.Repository}} {{.Tag}} {{.Digest}}")  # fmt: skip
+        for repository, tag, digest in (line.split() for line in listed.splitlines()):
+            for ref in (f"{repository}:{tag}" if tag != "<none>" else "", f"{repository}@{digest}"):
+                if ref and not ref.endswith("@<none>"):
+                    docker("image", "rm", ref, check=False)
 
 
 def push(tag: str, repository: str) -> str:
