@@ -216,10 +216,8 @@ class HerokuReleaseProvider(ResourceProvider):
         headers = {"Accept": API_V3, "Authorization": f"Bearer {api_key}", **kwargs.pop("headers", {})}
         return http.send(method, f"{self.api_url}{path}", headers=headers, **kwargs)
 
-    def _latest_release(self, http: _Http, app: str, api_key: str) -> dict[str, Any] | None:
-        response = self._api(
-            http, "GET", f"/apps/{app}/releases", api_key, headers={"Range": "version ..; order=desc, max=1"}
-        )
+    def _one_release(self, http: _Http, app: str, api_key: str, range_: str) -> dict[str, Any] | None:
+        response = self._api(http, "GET", f"/apps/{app}/releases", api_key, headers={"Range": range_})
         releases = response.json()
         return releases[0] if releases else None
 
@@ -236,7 +234,7 @@ class HerokuReleaseProvider(ResourceProvider):
         deadline = time.monotonic() + timeout
         http = _Http(self.retry)
         image_id = self.image_id(image_ref, api_key)
-        before = self._latest_release(http, app, api_key)
+        before = self._one_release(http, app, api_key, "version ..; order=desc, max=1")
         previous = int(before["version"]) if before else 0
         updates = [{"type": kind, "docker_image": image_id} for kind in _PROCESS_TYPES]
         self._api(
@@ -247,9 +245,12 @@ class HerokuReleaseProvider(ResourceProvider):
             headers={"Accept": DOCKER_RELEASES},
             json={"updates": updates},
         )
+        # The PATCH creates the release at once: it is the first one after `previous`. (Not simply the newest:
+        # an add-on finishing its provisioning meanwhile makes releases of its own.)
+        first_after = f"version {previous + 1}..; order=asc, max=1"
         while True:
-            latest = self._latest_release(http, app, api_key)
-            if latest and int(latest["version"]) > previous and latest.get("status") != "pending":
+            latest = self._one_release(http, app, api_key, first_after)
+            if latest and latest.get("status") != "pending":
                 break
             if time.monotonic() + self.poll_interval > deadline:
                 where = f"release v{latest['version']}" if latest else "the release"

@@ -60,6 +60,7 @@ class FakeHeroku:
     patches: list[Any] = field(default_factory=list)
     seen: list[Request] = field(default_factory=list)
 
+    addon_releases: int = 0  # releases that land right after ours
     # manifest digest -> config digest of the images in the registry
     images: dict[str, str] = field(default_factory=lambda: {MANIFEST_DIGEST: CONFIG_DIGEST})
 
@@ -96,14 +97,18 @@ class FakeHeroku:
     def list_releases(self, request: Request) -> Response:
         if not self.api_ok(request):
             return Response(json.dumps({"id": "unauthorized", "message": "Invalid credentials"}), status=401)
-        assert request.headers["Range"] == "version ..; order=desc, max=1"
-        latest = self.releases[-1]
-        if latest["status"] == "pending":
-            if self.pending_polls <= 0:
-                latest["status"] = self.outcome
-                latest["output_stream_url"] = self.server.url_for(f"/streams/{latest['id']}")
-            self.pending_polls -= 1
-        return Response(json.dumps([latest]), status=206, content_type="application/json")
+        # Heroku's Range: "version <first>..; order=asc|desc, max=<n>" (first empty: from either end)
+        match = re.fullmatch(r"version (\d*)\.\.; order=(asc|desc), max=(\d+)", request.headers["Range"])
+        assert match, request.headers["Range"]
+        first, order, most = int(match[1] or 0), match[2], int(match[3])
+        chosen = [r for r in self.releases if r["version"] >= first][:: 1 if order == "asc" else -1][:most]
+        for release in chosen:
+            if release["status"] == "pending":
+                if self.pending_polls <= 0:
+                    release["status"] = self.outcome
+                    release["output_stream_url"] = self.server.url_for(f"/streams/{release['id']}")
+                self.pending_polls -= 1
+        return Response(json.dumps(chosen), status=206, content_type="application/json")
 
     def formation(self, request: Request) -> Response:
         if not self.api_ok(request):
@@ -112,6 +117,9 @@ class FakeHeroku:
         self.patches.append(request.get_json())
         version = self.releases[-1]["version"] + 1
         self.releases.append({"id": f"rel-{version}", "version": version, "status": "pending"})
+        for _ in range(self.addon_releases):  # releases an add-on makes meanwhile, already succeeded
+            self.releases.append({"id": f"rel-{version + 1}", "version": version + 1, "status": "succeeded"})
+            version += 1
         return Response(json.dumps([{"type": "web"}, {"type": "release"}]), content_type="application/json")
 
 
@@ -153,6 +161,14 @@ def test_release_patches_the_formation_with_the_config_digest_and_waits_for_succ
         "release_timeout": 5.0,
     }
     assert KEY not in json.dumps(result.outs)  # the key never reaches the outputs (state)
+
+
+def test_the_release_followed_is_the_one_the_patch_made(heroku: FakeHeroku) -> None:
+    heroku.addon_releases = 1  # v3, succeeded, lands while ours (v2) is still in its release phase
+    heroku.outcome = "failed"
+
+    with pytest.raises(HerokuReleaseError, match="release v2 of flightdeck-dev"):
+        provider(heroku.server).create(props())
 
 
 def test_failed_release_phase_fails_with_its_output(heroku: FakeHeroku) -> None:
