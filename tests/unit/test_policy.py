@@ -1,10 +1,13 @@
-"""The policy pack's rules, called offline with the argument objects pulumi-policy builds for them."""
+"""The policy pack's rules, called offline with the argument objects pulumi-policy builds for them, and the
+whole pack over the resources HerokuApp declares for dev and prod (Pulumi mocks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime import rpc
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -12,6 +15,8 @@ from pulumi_policy import (
     ResourceValidationArgs,
 )
 
+from components.heroku import HerokuApp, HerokuAppArgs
+from components.settings import parse
 from policy.rules import (
     ADDON,
     APP,
@@ -26,6 +31,8 @@ from policy.rules import (
     secret_reason,
     stack_of,
 )
+from tests.support.pulumi_mocks import use_mocks
+from tests.support.stacks import stack_config
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -150,3 +157,59 @@ def test_the_pack_enforces_the_three_rules_and_advises_the_fourth() -> None:
         "release-image-by-digest": EnforcementLevel.MANDATORY,
         "images-pinned-by-digest": EnforcementLevel.ADVISORY,
     }
+
+
+# -- the pack over what HerokuApp really declares (Pulumi mocks) ------------------------------------------
+
+
+def _revealed(value: Any) -> Any:
+    """Recorded inputs as a policy sees them: secrets unwrapped."""
+    if rpc.is_rpc_secret(value):
+        return _revealed(value["value"])
+    if isinstance(value, dict):
+        return {k: _revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revealed(v) for v in value]
+    return value
+
+
+def pack_violations(stack: str, **overrides: Any) -> list[str]:
+    """Declare HerokuApp for the stack under mocks; run every policy of the pack on each resource."""
+    mocks = use_mocks(stack)
+    settings = parse(*stack_config(stack, **overrides))
+    assert settings.heroku is not None
+    heroku_settings = settings.heroku
+    protected: dict[str, bool] = {}
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        protected[args.name] = bool(args.opts.protect)
+
+    @pulumi.runtime.test
+    def program() -> None:
+        ref = f"registry.heroku.com/{settings.app.name}/web@{DIGEST}"
+        HerokuApp(
+            stack,
+            HerokuAppArgs(settings.app, heroku_settings, ref),
+            opts=pulumi.ResourceOptions(transformations=[record]),
+        )
+
+    program()
+    found: list[str] = []
+    for resource in mocks.resources:
+        validation = args(
+            resource.type, _revealed(resource.inputs), stack=stack, protect=protected[resource.name]
+        )
+        validation.name = resource.name
+        for policy in POLICIES:
+            found.extend(f"{policy.name}: {v}" for v in violations(policy.validate, validation))
+    return found
+
+
+def test_the_prod_and_dev_stacks_pass_the_pack() -> None:
+    assert pack_violations("prod") == []
+    assert pack_violations("dev") == []
+
+
+def test_prod_on_an_essential_unprotected_database_fails_the_pack() -> None:
+    found = pack_violations("prod", herokuPostgresPlan="essential-1", protectDatabase=False)
+    assert [v.split(":")[0] for v in found] == ["prod-postgres-protected", "prod-postgres-protected"]
