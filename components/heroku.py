@@ -17,7 +17,6 @@ from components.heroku_release import (
     DEFAULT_RELEASE_TIMEOUT,
     HerokuContainerRelease,
     HerokuContainerReleaseArgs,
-    HerokuReleaseProvider,
 )
 from components.settings import AppSettings, HerokuSettings
 
@@ -63,7 +62,6 @@ class HerokuAppArgs:
     heroku: HerokuSettings
     image_ref: pulumi.Input[str]  # AppImage.ref: <registry.heroku.com/<app>/web>@sha256:...
     release_timeout: pulumi.Input[float] = DEFAULT_RELEASE_TIMEOUT
-    release_provider: HerokuReleaseProvider | None = None  # None: the real Platform API and registry
 
 
 class HerokuApp(pulumi.ComponentResource):
@@ -127,7 +125,6 @@ class HerokuApp(pulumi.ComponentResource):
                 release_timeout=args.release_timeout,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
-            provider=args.release_provider,
         )
         self.formation = heroku.formation.Formation(
             f"{name}-web",
