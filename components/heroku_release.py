@@ -118,7 +118,7 @@ def _api_key_error(status: int, url: str) -> HerokuApiKeyError:
 
 
 class _Http:
-    """requests with the retry policy: 429/5xx/connection errors are retried within the bounds."""
+    """requests with the retry policy: 429, 5xx, connection errors and timeouts are retried within bounds."""
 
     def __init__(self, retry: RetryPolicy, timeout: float = 30.0) -> None:
         self.retry = retry
@@ -133,7 +133,7 @@ class _Http:
             retry_after: float | None = None
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-            except requests.ConnectionError as err:
+            except (requests.ConnectionError, requests.Timeout) as err:
                 problem = f"{method} {url}: {err}"
             else:
                 if response.status_code in allow or response.status_code < 400:
