@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -252,6 +253,17 @@ def test_server_errors_are_retried_within_the_bound_then_given_up(httpserver: HT
 
     assert len(httpserver.log) == 3
     assert time.monotonic() - started < 2
+
+
+def test_an_unreachable_endpoint_is_retried_then_given_up() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, max_total=5)
+    unreachable = HerokuReleaseProvider(api_url=closed, registry_url=closed, retry=policy)
+
+    with pytest.raises(HerokuReleaseError, match=r"gave up after 3 attempts.*Connection refused"):
+        unreachable.create(props())
 
 
 def test_retry_stops_at_the_total_time_bound_without_sleeping_past_it(
