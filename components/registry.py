@@ -120,9 +120,13 @@ def registry_service(
     networks: list[str],
     publish_port: int | None = None,
     uses_bucket: bool = True,
+    per_node: bool = False,
 ) -> dict[str, Any]:
     """The registry's service in the swarm stack file. The proxy reaches it as `registry:5000` on networks;
     publish_port also publishes it on the node itself (mode host), for engines that push to 127.0.0.1.
+    per_node runs one replica on every node (all reading the same bucket, sharing the http secret), so
+    that with publish_port every node pulls from its own 127.0.0.1:<port>; the firewall keeps the port
+    closed from outside.
 
     `serve <config>` is the command both the official image (its entrypoint prefixes `registry`) and the
     Debian-based stand-in understand."""
@@ -152,13 +156,17 @@ def registry_service(
             "start_period": "20s",
         },
         "deploy": {
-            # One replica: uploads in flight are per-process state; the http secret keeps a restart
-            # from invalidating resumable uploads.
-            "replicas": 1,
             "restart_policy": {"condition": "any", "delay": "5s"},
+            # A host port cannot be held by two tasks on one node: the old task stops first.
             "update_config": {"order": "stop-first", "failure_action": "rollback"},
         },
     }
+    if per_node:
+        if not uses_bucket:
+            raise ValueError("registry replicas on several nodes must share a bucket, not a volume each")
+        service["deploy"]["mode"] = "global"
+    else:
+        service["deploy"]["replicas"] = 1
     if environment:
         service["environment"] = environment
     if volumes:

@@ -110,6 +110,13 @@ def test_local_service_publishes_on_the_node_and_keeps_data_on_a_volume() -> Non
     assert "environment" not in service
 
 
+def test_per_node_registry_runs_everywhere_on_the_bucket() -> None:
+    service = registry.registry_service("registry:2", networks=["app"], publish_port=5000, per_node=True)
+    assert service["deploy"]["mode"] == "global" and "replicas" not in service["deploy"]
+    with pytest.raises(ValueError, match="share a bucket"):
+        registry.registry_service("registry:2", networks=["app"], uses_bucket=False, per_node=True)
+
+
 def test_registry_host() -> None:
     assert registry.registry_host("airline.example.com") == "registry.airline.example.com"
     assert registry.registry_host(None) == "127.0.0.1:5000"
