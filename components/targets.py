@@ -1,0 +1,99 @@
+"""Each target, from validated settings to components: what `pulumi up` builds for local, heroku and iaas.
+
+Every target makes or promotes one image and releases it by digest; each returns the stack outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+
+from components.costs import monthly_cost
+from components.image import AppImage, AppImageArgs, RegistryLogin
+from components.local_registry import LocalRegistry, LocalRegistryArgs
+from components.promotion import PromotedImage, PromotedImageArgs
+from components.settings import Settings, Target
+from components.swarm import SwarmStack, SwarmStackArgs
+
+Outputs = Mapping[str, Any]
+
+
+def release_image(
+    name: str,
+    settings: Settings,
+    repository: str,
+    *,
+    registry: RegistryLogin | None = None,
+    insecure: bool = False,
+    network_host: bool = False,
+    opts: pulumi.ResourceOptions | None = None,
+) -> AppImage | PromotedImage:
+    """The image a stack releases: built from app/ and pushed to repository, or, when flightdeck:imageDigest
+    names one, that already-built image copied there under the same digest (no build)."""
+    if settings.image.digest:
+        return PromotedImage(
+            name,
+            PromotedImageArgs(
+                source=settings.image.digest,
+                repository=repository,
+                registry_username=registry.username if registry else None,
+                registry_password=registry.password if registry else None,
+            ),
+            opts=opts,
+        )
+    return AppImage(
+        name,
+        AppImageArgs(
+            repository=repository,
+            python_image=settings.image.python_image,
+            registry=registry,
+            insecure=insecure,
+            network_host=network_host,
+        ),
+        opts=opts,
+    )
+
+
+def local(settings: Settings) -> Outputs:
+    """The swarm stack on this machine's Docker engine, pulling the app image from a registry on loopback."""
+    assert settings.swarm is not None  # parse() gives the local target its swarm section
+    app = settings.app
+    registry_args = LocalRegistryArgs(image=settings.swarm.registry_image, prefix=app.name)
+    registry = LocalRegistry("registry", registry_args)
+    # The registry's address is fixed; depending on it makes the push wait until the registry answers.
+    image = release_image(
+        "image",
+        settings,
+        f"127.0.0.1:{registry_args.port}/{app.name}/web",
+        insecure=True,
+        network_host=True,
+        opts=pulumi.ResourceOptions(depends_on=[registry]),
+    )
+    secret_key = random.RandomPassword("secret-key", length=64, special=False)
+    database_password = random.RandomPassword("database-password", length=32, special=False)
+    stack = SwarmStack(
+        "swarm",
+        SwarmStackArgs(
+            app=app,
+            swarm=settings.swarm,
+            image=image.ref,
+            secret_key=secret_key.result,
+            database_password=database_password.result,
+        ),
+    )
+    return {"url": stack.url, "image_ref": stack.image, "image_digest": image.digest}
+
+
+TARGETS: dict[Target, Callable[[Settings], Outputs]] = {
+    Target.LOCAL: local,
+}
+
+
+def deploy(settings: Settings) -> Outputs:
+    """Declare the stack's resources and return its outputs, the estimated monthly cost among them."""
+    outputs = dict(TARGETS[settings.target](settings))
+    outputs["monthly_cost"] = monthly_cost(settings).as_output()
+    return outputs

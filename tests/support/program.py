@@ -1,0 +1,29 @@
+"""Run the whole Pulumi program (__main__'s deploy(load())) for a stack file under the recording mocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.settings import load
+from components.targets import deploy
+from tests.support.pulumi_mocks import RecordingMocks, use_mocks
+from tests.support.stacks import stack_config
+
+
+def run_program(stack: str, **overrides: Any) -> tuple[RecordingMocks, dict[str, Any]]:
+    """Declare the stack's resources as `pulumi up --stack <stack>` would; return the mocks (what was
+    declared) and the stack outputs, resolved."""
+    raw, secret_keys = stack_config(stack, **overrides)
+    pulumi.runtime.set_all_config(raw, sorted(secret_keys))
+    mocks = use_mocks(stack)
+    resolved: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[misc]
+    def program() -> pulumi.Output[None]:
+        outputs = deploy(load())
+        return pulumi.Output.from_input(dict(outputs)).apply(resolved.update)
+
+    program()
+    return mocks, resolved
