@@ -31,6 +31,10 @@ def git_head_sha(repo: Path = ROOT) -> str:
     """The commit HEAD points at, read from the repository's files (no git binary needed). A dirty tree still
     gives HEAD's sha: the tag is a label for people; the digest is what identifies the image."""
     git = repo / ".git"
+    if not git.exists():
+        raise ValueError(
+            f"{repo} is not a git checkout: the image is tagged with the commit it was built from"
+        )
     if git.is_file():  # a worktree or submodule: ".git" names the real directory
         git = (repo / git.read_text().removeprefix("gitdir:").strip()).resolve()
     head = (git / "HEAD").read_text().strip()

@@ -149,3 +149,8 @@ def test_git_head_sha_without_commits_says_so(tmp_path: Path) -> None:
     _git(tmp_path, "init", "-q", "-b", "main")
     with pytest.raises(ValueError, match="refs/heads/main, which has no commit yet"):
         git_head_sha(tmp_path)
+
+
+def test_git_head_sha_outside_a_checkout_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is not a git checkout"):
+        git_head_sha(tmp_path)
