@@ -138,9 +138,8 @@ class Containers:
             check=False,
         )
         if check and result.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
+            what = " ".join(command) or "the image's CMD"
+            raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
     def serve(

@@ -101,6 +101,18 @@ def test_release_command_migrates_and_a_second_run_changes_nothing(
     assert rows(database, "SELECT app, name FROM django_migrations ORDER BY id") == applied
 
 
+def test_a_heroku_release_dyno_runs_the_migrations_with_the_image_command(
+    containers: Containers, app_env: dict[str, str], database: str
+) -> None:
+    # A container app's release dyno runs the image's CMD (no command of its own) under an arbitrary uid.
+    released = containers.once(env={**app_env, "DYNO": "release.4711"}, user="12345")
+    assert "Applying flights.0001_initial... OK" in released.stdout
+    assert ("flights", "0001_initial") in rows(database, "SELECT app, name FROM django_migrations")
+
+    # A web dyno runs the same CMD and serves.
+    containers.serve({**app_env, "DYNO": "web.1"}, user="12345")
+
+
 def test_flight_list_shows_the_sample_data(
     site: str, containers: Containers, app_env: dict[str, str]
 ) -> None:
