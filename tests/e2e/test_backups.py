@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -86,9 +88,10 @@ class Target:
     s3: S3
     secrets_dir: Path
 
-    def env(self, **overrides: str) -> dict[str, str]:
+    def service(self) -> dict[str, Any]:
+        """The swarm service components/backups.py renders, pointed at this database and bucket."""
         parts = urlsplit(self.url)
-        service = backups.backup_service(
+        return backups.backup_service(
             self.image,
             schedule="17 3 * * *",
             storage=registry.S3Storage(bucket=self.s3.bucket, endpoint=self.s3.endpoint),
@@ -97,14 +100,19 @@ class Target:
             database_name=parts.path.lstrip("/"),
             database_user=unquote(parts.username or ""),
         )
-        env: dict[str, str] = {**service["environment"], "PGPORT": str(parts.port or 5432)}
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        port = str(urlsplit(self.url).port or 5432)
+        env: dict[str, str] = {**self.service()["environment"], "PGPORT": port}
         return env | overrides
 
-    def run(self, *command: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *command: str, detach: bool = False, **overrides: str) -> subprocess.CompletedProcess[str]:
+        """The image with command (none: the service's own, `schedule`); --rm unless detached."""
         env = self.env(**overrides)
         flags = [arg for name in env for arg in ("--env", name)]
+        mode = ["--detach"] if detach else ["--rm"]
         return subprocess.run(
-            ["docker", "run", "--rm", "--name", f"{PREFIX}-{uuid.uuid4().hex[:8]}", "--network", "host",
+            ["docker", "run", *mode, "--name", f"{PREFIX}-{uuid.uuid4().hex[:8]}", "--network", "host",
              *flags, "--volume", f"{self.secrets_dir}:{registry.SECRETS_DIR}:ro", self.image, *command],
             capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **env},
         )  # fmt: skip
@@ -264,3 +272,28 @@ def test_bad_backups_never_touch_the_database(target: Target) -> None:
     empty = target.run("restore", "latest", BACKUP_PREFIX="nothing-here/")
     assert empty.returncode == 1 and "there are no backups under" in empty.stderr
     assert checksums(target.url) == now
+
+
+def test_the_service_backs_up_on_schedule_and_stops_on_sigterm(target: Target) -> None:
+    """The service as deployed (its own command), every minute; operators run commands in it by exec."""
+    started = target.run(*target.service()["command"], detach=True, BACKUP_SCHEDULE="* * * * *")
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    try:
+        deadline = time.monotonic() + 120
+        while not (keys := target.s3.keys(backups.PREFIX)) and time.monotonic() < deadline:
+            time.sleep(2)
+        assert len(keys) == 1, docker("logs", container, check=False)
+        listed = docker("exec", container, "python3", "/usr/local/bin/flightdeck-backup", "list")
+        assert listed.split() == keys
+
+        stopping = time.monotonic()
+        docker("stop", "--time", "20", container)
+        assert time.monotonic() - stopping < 10  # SIGTERM ends the wait; no kill after the grace period
+        assert docker("inspect", "--format", "{{.State.ExitCode}}", container).strip() == "0"
+        logs = subprocess.run(
+            ["docker", "logs", container], capture_output=True, text=True, check=True
+        ).stderr
+        assert "next backup at" in logs and "backed up" in logs and "stopping on SIGTERM" in logs
+    finally:
+        docker("rm", "--force", container, check=False)
