@@ -19,7 +19,8 @@ PRIVATE = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "VIRTUAL_ENV")
 
 
 def copy_project(dest: Path, source: Path = ROOT) -> None:
-    """The project's files as git knows them (tracked and new, not ignored): no state, venv or caches."""
+    """The project's files as git knows them (tracked and new, not ignored), committed in a new repository:
+    no state, venv or caches."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=source,
@@ -31,6 +32,10 @@ def copy_project(dest: Path, source: Path = ROOT) -> None:
         if (source / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, dest / name)
+    # A repository of its own, as a clone has: the program tags images with the commit it deploys.
+    identity = ["-c", "user.name=flightdeck", "-c", "user.email=flightdeck@localhost"]
+    for command in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-q", "-m", "copy"]):
+        subprocess.run(["git", *command], cwd=dest, check=True, capture_output=True)
 
 
 class PulumiLocalError(RuntimeError):

@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             stack.destroy(on_output=print, color="never")
     except auto.CommandError as error:
-        # The CLI's own output has been printed already; its error text ends with the reason.
-        print(f"pulumi {args.operation} failed: {str(error).strip().splitlines()[-1]}", file=sys.stderr)
+        # The CLI's output has been printed already; its error lines say why it stopped.
+        reasons = [line.strip() for line in str(error).splitlines() if line.strip().startswith("error:")]
+        print(f"pulumi {args.operation} failed", *reasons[-5:], sep="\n  ", file=sys.stderr)
         return 1
     return 0
 
