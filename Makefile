@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export UV_PYTHON_DOWNLOADS := never
+# Heroku's registry takes Docker schema-2 manifests only: no provenance attestation (an image index).
+export BUILDX_NO_DEFAULT_ATTESTATIONS := 1
 
 DOCKER_HOST ?= $(shell scripts/docker-engine host)
 export DOCKER_HOST

@@ -7,6 +7,7 @@ for a container app after its first release.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -56,11 +57,21 @@ def host_config_vars(heroku_hostname: str, domain: str | None) -> dict[str, str]
     }
 
 
+REGISTRY = "registry.heroku.com"
+ImageSource = Callable[[str, pulumi.ResourceOptions], pulumi.Input[str]]
+"""Makes the image the app releases and returns its ref by digest. It is handed the app's repository on
+Heroku's registry and options that order it after the app: the repository exists only once the app does."""
+
+
+def registry_repository(app_name: str) -> str:
+    return f"{REGISTRY}/{app_name}/web"
+
+
 @dataclass
 class HerokuAppArgs:
     app: AppSettings
     heroku: HerokuSettings
-    image_ref: pulumi.Input[str]  # AppImage.ref: <registry.heroku.com/<app>/web>@sha256:...
+    image: ImageSource
     release_timeout: pulumi.Input[float] = DEFAULT_RELEASE_TIMEOUT
 
 
@@ -114,13 +125,16 @@ class HerokuApp(pulumi.ComponentResource):
                 f"{name}-redis", app_id=self.app.id, plan=f"heroku-redis:{plan.redis_plan}", opts=child
             )
 
+        self.image_ref = pulumi.Output.from_input(
+            args.image(registry_repository(settings.name), pulumi.ResourceOptions(depends_on=[self.app]))
+        )
         # The release phase migrates the database, so the add-ons and config vars come first.
         ready = [r for r in (self.database, self.redis, self.hosts) if r is not None]
         self.release = HerokuContainerRelease(
             f"{name}-release",
             HerokuContainerReleaseArgs(
                 app=self.app.name,
-                image_ref=args.image_ref,
+                image_ref=self.image_ref,
                 api_key=pulumi.Output.secret(plan.api_key.get_secret_value()),
                 release_timeout=args.release_timeout,
             ),

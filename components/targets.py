@@ -12,6 +12,7 @@ import pulumi
 import pulumi_random as random
 
 from components.costs import monthly_cost
+from components.heroku import REGISTRY, HerokuApp, HerokuAppArgs
 from components.image import AppImage, AppImageArgs, RegistryLogin
 from components.local_registry import LocalRegistry, LocalRegistryArgs
 from components.promotion import PromotedImage, PromotedImageArgs
@@ -87,8 +88,28 @@ def local(settings: Settings) -> Outputs:
     return {"url": stack.url, "image_ref": stack.image, "image_digest": image.digest}
 
 
+def heroku(settings: Settings) -> Outputs:
+    """A container app on Heroku: the image goes to the app's repository on Heroku's registry and is
+    released by digest through the Platform API, the release phase migrating first."""
+    assert settings.heroku is not None  # parse() gives the heroku target its heroku section
+    login = RegistryLogin(address=REGISTRY, username="_", password=settings.heroku.api_key.get_secret_value())
+
+    def image(repository: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        return release_image("image", settings, repository, registry=login, opts=opts).ref
+
+    app = HerokuApp("heroku", HerokuAppArgs(app=settings.app, heroku=settings.heroku, image=image))
+    return {
+        "url": app.url,
+        "image_ref": app.image_ref,
+        "image_id": app.image_id,
+        "release_version": app.release_version,
+        "database_plan": app.database_plan,
+    }
+
+
 TARGETS: dict[Target, Callable[[Settings], Outputs]] = {
     Target.LOCAL: local,
+    Target.HEROKU: heroku,
 }
 
 

@@ -44,17 +44,19 @@ def deploy(stack: str, *, with_image: bool = False, **overrides: Any) -> Deploye
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        image_ref: pulumi.Input[str] = f"registry.heroku.com/{settings.app.name}/web@{DIGEST}"
-        if with_image:
-            image = AppImage(
-                f"{stack}-image",
-                AppImageArgs(repository=f"registry.heroku.com/{settings.app.name}/web", git_sha="f" * 40),
+        def image(repository: str, opts: pulumi.ResourceOptions) -> pulumi.Input[str]:
+            if not with_image:
+                return f"{repository}@{DIGEST}"
+            options[f"{stack}-image"] = opts
+            built = AppImage(
+                f"{stack}-image", AppImageArgs(repository=repository, git_sha="f" * 40), opts=opts
             )
-            image_ref = image.ref
+            return built.ref
+
         assert settings.heroku is not None
         component = HerokuApp(
             stack,
-            HerokuAppArgs(app=settings.app, heroku=settings.heroku, image_ref=image_ref),
+            HerokuAppArgs(app=settings.app, heroku=settings.heroku, image=image),
             opts=pulumi.ResourceOptions(transformations=[record]),
         )
         deployed = result["d"] = Deployed(mocks, component, options)
@@ -144,7 +146,7 @@ def test_secret_key_and_secret_config_vars_are_secrets() -> None:
 
     @pulumi.runtime.test
     def program() -> None:
-        HerokuApp("prod", HerokuAppArgs(settings.app, heroku_settings, f"registry.heroku.com/x/web@{DIGEST}"))
+        HerokuApp("prod", HerokuAppArgs(settings.app, heroku_settings, lambda repo, _: f"{repo}@{DIGEST}"))
 
     program()
     sensitive = mocks.named("prod-app").inputs["sensitiveConfigVars"]
@@ -183,6 +185,12 @@ def test_release_takes_the_image_digest_and_comes_before_the_formation() -> None
     # Migrations need the database (and the hosts) before the release; dynos need a release to scale.
     assert {r._name for r in d.options["dev-release"].depends_on} == {"dev-postgres", "dev-hosts"}  # type: ignore[union-attr]
     assert d.options["dev-web"].depends_on == [d.component.release]
+
+
+def test_the_image_is_pushed_only_once_the_app_has_its_registry_repository() -> None:
+    d = deploy("dev", with_image=True)
+    assert d.options["dev-image"].depends_on == [d.component.app]
+    assert d.inputs("dev-image-build")["tags"][1] == "registry.heroku.com/flightdeck-dev/web:latest"
 
 
 def test_prod_release_also_waits_for_redis() -> None:

@@ -186,10 +186,9 @@ def pack_violations(stack: str, **overrides: Any) -> list[str]:
 
     @pulumi.runtime.test
     def program() -> None:
-        ref = f"registry.heroku.com/{settings.app.name}/web@{DIGEST}"
         HerokuApp(
             stack,
-            HerokuAppArgs(settings.app, heroku_settings, ref),
+            HerokuAppArgs(settings.app, heroku_settings, lambda repo, _: f"{repo}@{DIGEST}"),
             opts=pulumi.ResourceOptions(transformations=[record]),
         )
 
