@@ -57,7 +57,11 @@ def run() -> dict[str, Any]:
         "first_deploy_seconds": round(first_deploy, 1),
         "rolling_update": {**_load_figures(rolling), "succeeded": rolling.returncode == 0},
         "unhealthy_image": {
-            **_load_figures(broken),
+            "requests": broken.load.sent,
+            "failed": broken.load.failed,
+            "statuses": broken.load.statuses,
+            # From the deploy's start until it failed, swarm having rolled the service back by itself.
+            "automatic_rollback_seconds": round(broken.seconds, 1),
             "deploy_reported_failure": broken.returncode != 0,
             "old_version_kept_serving": serving_after_failure,
         },
