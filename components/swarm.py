@@ -48,7 +48,7 @@ set -eu
 for file in /run/secrets/*; do
   name=$${file##*/}
   case $$name in [!A-Z_]* | *[!A-Z0-9_]*) continue ;; esac
-  [ -f "$$file" ] && export "$$name=$$(cat "$$file")"
+  if [ -f "$$file" ]; then export "$$name=$$(cat "$$file")"; fi
 done
 "$$@" &
 child=$$!

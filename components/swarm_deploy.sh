@@ -51,7 +51,7 @@ prune_objects() {
 # the web service on image $2 (when given)?
 converged() {
 	docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}} {{.Replicas}}' |
-		awk -F'[/ ]' -v only="$1" '(only == "" || $1 == only) && ($2 != $3 || $3 == 0) { bad = 1 } END { exit bad }' ||
+		awk -F'[/ ]' -v only="$1" '(only == "" || $1 == only) && $2 != $3 { bad = 1 } END { exit bad }' ||
 		return 1
 	[ -n "${2:-}" ] || return 0
 	docker service ps --no-trunc --filter desired-state=running --format '{{.Image}} {{.CurrentState}}' "$web" |

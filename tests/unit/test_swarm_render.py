@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from components.settings import Settings, parse
 from components.swarm import (
     DEPLOY_ENV_KEYS,
     DEPLOY_SCRIPT,
+    WEB_ENTRYPOINT,
     StackExtension,
     bundled_database_url,
     manifest,
@@ -260,3 +263,32 @@ def test_the_scripts_are_shellcheck_clean() -> None:
     for script in (DEPLOY_SCRIPT, Path(__file__).resolve().parents[2] / "scripts" / "rollback"):
         check = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, check=False)
         assert check.returncode == 0, check.stdout
+
+
+def _entrypoint() -> str:
+    return WEB_ENTRYPOINT.replace("$$", "$")  # as `docker stack deploy` hands it to the task
+
+
+def test_the_web_entrypoint_is_clean_sh_and_passes_the_exit_status_through() -> None:
+    check = subprocess.run(
+        ["shellcheck", "-s", "sh", "-"], input=_entrypoint(), capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout
+    ran = subprocess.run(
+        ["sh", "-c", _entrypoint(), "web", "sh", "-c", "exit 3"], capture_output=True, check=False
+    )
+    assert ran.returncode == 3
+
+
+def test_the_web_entrypoint_keeps_serving_for_the_drain_time_after_sigterm(tmp_path: Path) -> None:
+    marker = tmp_path / "terminated"
+    child = f"trap 'date +%s.%N > {marker}; exit 0' TERM; while :; do sleep 0.1; done"
+    wrapper = subprocess.Popen(
+        ["sh", "-c", _entrypoint(), "web", "sh", "-c", child],
+        env={"PATH": "/usr/bin:/bin", "DRAIN_SECONDS": "1"},
+    )
+    time.sleep(0.5)
+    signalled = time.time()
+    wrapper.send_signal(signal.SIGTERM)
+    assert wrapper.wait(timeout=10) == 0  # the child's own status after its graceful stop
+    assert float(marker.read_text()) - signalled >= 1.0  # the child got TERM only after the drain
