@@ -65,3 +65,7 @@ preview: ## what pulumi up would change on STACK
 	STACK="$(STACK)" scripts/pulumi-local preview
 down: ## destroy STACK's resources: pulumi destroy
 	STACK="$(STACK)" scripts/pulumi-local destroy
+
+.PHONY: requirements
+requirements: ## app/requirements.txt (the image's hashed lock) from uv.lock, after `uv lock`
+	uv export --package flightdeck-app --no-dev --frozen --no-emit-project --no-header --quiet -o app/requirements.txt
