@@ -14,6 +14,7 @@ BUILDX_NO_DEFAULT_ATTESTATIONS=1 (see docs/heroku.md); the release refuses anyth
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -68,7 +69,9 @@ class AppImageArgs:
     repository: pulumi.Input[str]  # e.g. registry.heroku.com/<app>/web, 127.0.0.1:5000/<app>
     context: str = str(ROOT / "app")
     dockerfile: str = str(ROOT / "app" / "Dockerfile")
-    python_image: pulumi.Input[str] = "python:3.13-slim"  # build ARG PYTHON_IMAGE
+    # Build ARG PYTHON_IMAGE of app/Dockerfile; None for a Dockerfile without it (backup/).
+    python_image: pulumi.Input[str] | None = "python:3.13-slim"
+    build_args: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # further build ARGs
     git_sha: str = field(default_factory=git_head_sha)
     registry: RegistryLogin | None = None
     push: bool = True  # False: load into the local engine only (ref is then the sha tag)
@@ -77,6 +80,12 @@ class AppImageArgs:
     cache: CacheKind = "inline"
     insecure: bool = False  # plain-HTTP registry (the local one at 127.0.0.1:5000)
     network_host: bool = False  # RUN steps on the host network (machines whose bridge has no way out)
+
+
+def build_args(args: AppImageArgs) -> dict[str, pulumi.Input[str]]:
+    """The build's ARGs: PYTHON_IMAGE (unless None) and the extra ones, which win."""
+    python = {} if args.python_image is None else {"PYTHON_IMAGE": args.python_image}
+    return {**python, **args.build_args}
 
 
 class AppImage(pulumi.ComponentResource):
@@ -134,7 +143,7 @@ class AppImage(pulumi.ComponentResource):
             f"{name}-build",
             context=docker_build.BuildContextArgs(location=args.context),
             dockerfile=docker_build.DockerfileArgs(location=args.dockerfile),
-            build_args={"PYTHON_IMAGE": args.python_image},
+            build_args=build_args(args),
             platforms=[PLATFORM],
             tags=[repo.apply(lambda r: f"{r}:{args.git_sha}"), repo.apply(lambda r: f"{r}:latest")],
             push=False,  # the explicit export above pushes, with its media types pinned

@@ -430,10 +430,11 @@ def deploy_script() -> str:
 @dataclass(frozen=True)
 class SshTarget:
     """The swarm manager to deploy on over SSH. Its sshd must accept the deploy's environment
-    (`AcceptEnv FLIGHTDECK_*`)."""
+    (`AcceptEnv FLIGHTDECK_*`). Without a private key the SSH agent (SSH_AUTH_SOCK) of whoever runs
+    `pulumi up` authenticates."""
 
     host: pulumi.Input[str]
-    private_key: pulumi.Input[str]
+    private_key: pulumi.Input[str] | None = None
     user: str = "root"
 
 
@@ -525,7 +526,9 @@ class SwarmStack(pulumi.ComponentResource):
                 connection=command.remote.ConnectionArgs(
                     host=args.ssh.host,
                     user=args.ssh.user,
-                    private_key=pulumi.Output.secret(args.ssh.private_key),
+                    private_key=None
+                    if args.ssh.private_key is None
+                    else pulumi.Output.secret(args.ssh.private_key),
                 ),
                 create=script,
                 update=script,

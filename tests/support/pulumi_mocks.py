@@ -23,7 +23,11 @@ class Declared:
 
 # Outputs a provider computes that the programs read; mocks echo inputs and add these.
 COMPUTED: dict[str, dict[str, Any]] = {
-    "random:index/randomPassword:RandomPassword": {"result": "mock-random-password-0123456789"},
+    "random:index/randomPassword:RandomPassword": {
+        "result": "mock-random-password-0123456789",
+        # bcrypt (cost 4) of that result, as the provider computes it (the registry's htpasswd line)
+        "bcryptHash": "$2a$04$CduUoGf2uCIOIjUXZgcK0ee8nXnM3HzIeia8D5.Bb.hdXNaYR8vjS",
+    },
     "random:index/randomString:RandomString": {"result": "mock-random-string"},
     "docker-build:index:Image": {
         "digest": "sha256:" + "ab" * 32,

@@ -103,6 +103,31 @@ def test_unpushed_build_loads_into_the_engine_and_refers_to_the_sha_tag() -> Non
     assert outputs["ref"] == f"flightdeck/airline:{SHA}"
 
 
+def test_another_dockerfile_gets_its_own_build_args_without_python_image() -> None:
+    mocks, _, _ = declare(
+        AppImageArgs(
+            repository="127.0.0.1:5000/airline/backup",
+            context="/src/backup",
+            dockerfile="/src/backup/Dockerfile",
+            git_sha=SHA,
+            python_image=None,
+            build_args={"POSTGRES_IMAGE": "postgres:16"},
+            insecure=True,
+        )
+    )
+
+    image = mocks.of_type(IMAGE)[0].inputs
+    assert image["buildArgs"] == {"POSTGRES_IMAGE": "postgres:16"}
+    assert image["context"]["location"] == "/src/backup"
+    assert image["tags"] == [f"127.0.0.1:5000/airline/backup:{SHA}", "127.0.0.1:5000/airline/backup:latest"]
+
+
+def test_extra_build_args_are_added_to_python_image() -> None:
+    mocks, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA, build_args={"EXTRA": "1"}))
+
+    assert mocks.of_type(IMAGE)[0].inputs["buildArgs"] == {"PYTHON_IMAGE": "python:3.13-slim", "EXTRA": "1"}
+
+
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
