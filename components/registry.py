@@ -121,6 +121,7 @@ def registry_service(
     publish_port: int | None = None,
     uses_bucket: bool = True,
     per_node: bool = False,
+    debug_port: int = DEBUG_PORT,
 ) -> dict[str, Any]:
     """The registry's service in the swarm stack file. The proxy reaches it as `registry:5000` on networks;
     publish_port also publishes it on the node itself (mode host), for engines that push to 127.0.0.1.
@@ -129,7 +130,8 @@ def registry_service(
     closed from outside.
 
     `serve <config>` is the command both the official image (its entrypoint prefixes `registry`) and the
-    Debian-based stand-in understand."""
+    Debian-based stand-in understand. The health check uses wget, which the official (Alpine) image has;
+    debug_port must match the config's."""
     secrets: list[dict[str, Any]] = [
         {"source": CONFIG_SECRET, "target": CONFIG_SECRET, "mode": 0o400},
         {"source": HTPASSWD_SECRET, "target": HTPASSWD_SECRET, "mode": 0o400},
@@ -149,7 +151,7 @@ def registry_service(
         "secrets": secrets,
         "networks": list(networks),
         "healthcheck": {
-            "test": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{DEBUG_PORT}/debug/health"],
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{debug_port}/debug/health"],
             "interval": "15s",
             "timeout": "5s",
             "retries": 3,

@@ -234,8 +234,19 @@ def test_wrong_or_missing_credentials_are_refused(s3: S3) -> None:
             assert login(reg.address, reg.password, env).returncode == 0
 
 
-def test_health_endpoint_reports_an_unreachable_bucket(s3: S3) -> None:
-    """The service's healthcheck probes /debug/health: it must turn 503 when the storage is gone."""
+def test_health_check_fails_when_the_bucket_is_gone(s3: S3) -> None:
+    """The service's health check command, run in the registry's network namespace (the host's: the
+    stand-in image has no wget, the official one has), passes, then fails once the storage is gone."""
     with running_registry(s3) as reg:
+        test = registry.registry_service(reg.image, networks=[], debug_port=reg.debug_port)["healthcheck"][
+            "test"
+        ]
+        assert test[0] == "CMD"
+
+        def healthy() -> bool:
+            return subprocess.run(test[1:], capture_output=True, timeout=30, check=False).returncode == 0
+
+        assert healthy()
         s3.client().delete_bucket(Bucket=s3.bucket)
         wait_http(f"http://127.0.0.1:{reg.debug_port}/debug/health", status=503, timeout=60)
+        assert not healthy()
