@@ -28,11 +28,13 @@ def backup_service(
     database_name: str = "app",
     database_user: str = "app",
     password_secret: str = POSTGRES_PASSWORD_SECRET,
+    retention_days: int | None = None,
 ) -> dict[str, Any]:
     """The backup job's service. One replica on any node: it reaches the database by its service name.
 
-    image is backup/Dockerfile built on the stack's postgres image (same or newer pg_dump)."""
-    return {
+    image is backup/Dockerfile built on the stack's postgres image (same or newer pg_dump). retention_days
+    lets `apply-lifecycle` run in the service on S3 APIs whose rules no Pulumi resource manages."""
+    service: dict[str, Any] = {
         "image": image,
         "command": ["schedule"],
         "environment": {
@@ -62,6 +64,9 @@ def backup_service(
             "resources": {"limits": {"memory": "256M"}},
         },
     }
+    if retention_days is not None:
+        service["environment"]["BACKUP_RETENTION_DAYS"] = str(retention_days)
+    return service
 
 
 def lifecycle_rule(retention_days: int) -> dict[str, Any]:

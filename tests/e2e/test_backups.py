@@ -297,3 +297,18 @@ def test_the_service_backs_up_on_schedule_and_stops_on_sigterm(target: Target) -
         assert "next backup at" in logs and "backed up" in logs and "stopping on SIGTERM" in logs
     finally:
         docker("rm", "--force", container, check=False)
+
+
+def test_apply_lifecycle_sets_the_retention_and_keeps_other_rules(target: Target) -> None:
+    s3 = target.s3.client()
+    other = {"ID": "tidy-uploads", "Status": "Enabled", "Filter": {"Prefix": "registry/"},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}}  # fmt: skip
+    s3.put_bucket_lifecycle_configuration(Bucket=target.s3.bucket, LifecycleConfiguration={"Rules": [other]})
+    for days in ("30", "7"):  # applying again replaces our rule, never duplicates it
+        done = target.run("apply-lifecycle", BACKUP_RETENTION_DAYS=days)
+        assert done.returncode == 0, done.stderr
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=target.s3.bucket)["Rules"]}
+    assert set(rules) == {"tidy-uploads", backups.LIFECYCLE_RULE_ID}
+    ours = rules[backups.LIFECYCLE_RULE_ID]
+    assert ours["Expiration"] == {"Days": 7} and ours["Filter"] == {"Prefix": backups.PREFIX}
+    assert ours["Status"] == "Enabled"

@@ -46,13 +46,15 @@ def test_service_takes_password_and_keys_from_docker_secrets_only() -> None:
 
 
 def test_service_environment_is_what_backup_py_reads(tmp_path: Path) -> None:
-    env = service()["environment"]
+    env = backups.backup_service("backup:1", schedule="17 3 * * *", storage=LINODE, networks=["app"],
+                                 retention_days=21)["environment"]  # fmt: skip
     password = tmp_path / "password"
     password.write_text("pw\n")
     config = job.Config.from_env({**env, "PGPASSWORD_FILE": str(password)})
     assert config.bucket == "airline-data" and config.database == "app"
     assert config.endpoint == "https://us-east-1.linodeobjects.com"
     assert config.prefix == backups.PREFIX and config.pg_env["PGPASSWORD"] == "pw"
+    assert config.retention_days == 21 and "BACKUP_RETENTION_DAYS" not in service()["environment"]
     assert job.next_run(config.schedule, datetime(2026, 1, 1, tzinfo=UTC)) == datetime(
         2026, 1, 1, 3, 17, tzinfo=UTC
     )
