@@ -66,10 +66,22 @@ def local_registry(prefix: str) -> Iterator[str]:
         # The engine's copies of the images pushed there (by tag, and pulled by swarm by digest).
         listed = docker("image", "ls", "--digests", "--filter", f"reference={address}/*/*",
                         "--format", "{{.Repository}} {{.Tag}} {{.Digest}}")  # fmt: skip
-        for repository, tag, digest in (line.split() for line in listed.splitlines()):
-            for ref in (f"{repository}:{tag}" if tag != "<none>" else "", f"{repository}@{digest}"):
-                if ref and not ref.endswith("@<none>"):
-                    docker("image", "rm", ref, check=False)
+        refs = [
+            ref
+            for repository, tag, digest in (line.split() for line in listed.splitlines())
+            for ref in (f"{repository}:{tag}", f"{repository}@{digest}")
+            if "<none>" not in ref
+        ]
+        for _ in range(30):  # swarm removes the stack's stopped containers, which hold them, a little later
+            refs = [ref for ref in refs if not _remove_image(ref)]
+            if not refs:
+                break
+            time.sleep(1)
+
+
+def _remove_image(ref: str) -> bool:
+    removed = subprocess.run(["docker", "image", "rm", ref], capture_output=True, text=True, check=False)
+    return removed.returncode == 0 or "No such image" in removed.stderr
 
 
 def push(tag: str, repository: str) -> str:
