@@ -51,13 +51,14 @@ def registry_config(
     *,
     http_secret: str,
     s3: S3Storage | None,
-    public_host: str | None = None,
     port: int = PORT,
     debug_port: int = DEBUG_PORT,
 ) -> str:
     """config.yml of the registry. With s3 the data lives in the bucket (and survives the container);
-    without, on the filesystem (the local target's volume). public_host (registry.<domain>) makes the
-    registry write its own https URLs in Location headers behind the proxy.
+    without, on the filesystem (the local target's volume).
+
+    No `http.host`: the registry builds its upload URLs from each request (Host, and X-Forwarded-Proto/-Host
+    from Caddy), so the same registry answers at 127.0.0.1:5000 on the nodes and at registry.<domain>.
 
     JSON is written: it is valid YAML, and every string is quoted so no value can change a type."""
     storage: dict[str, Any]
@@ -84,8 +85,6 @@ def registry_config(
         "debug": {"addr": f"127.0.0.1:{debug_port}"},
         "headers": {"X-Content-Type-Options": ["nosniff"]},
     }
-    if public_host is not None:
-        http["host"] = f"https://{public_host}"
     config = {
         "version": "0.1",
         "log": {"level": "info", "fields": {"service": SERVICE}},
@@ -228,7 +227,6 @@ class PrivateRegistry(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
         http_secret = random.RandomPassword(f"{name}-http-secret", length=48, special=False, opts=child)
         host = registry_host(args.domain, args.local_port)
-        public_host = host if args.domain else None
 
         self.address = pulumi.Output.from_input(host)
         self.username = pulumi.Output.from_input(args.username)
@@ -244,7 +242,7 @@ class PrivateRegistry(pulumi.ComponentResource):
             storage = pulumi.Output.from_input(None)
         self.config = pulumi.Output.secret(
             pulumi.Output.all(http_secret.result, storage).apply(
-                lambda v: registry_config(http_secret=v[0], s3=v[1], public_host=public_host)
+                lambda v: registry_config(http_secret=v[0], s3=v[1])
             )
         )
         self.secret_files = pulumi.Output.secret(

@@ -57,12 +57,11 @@ def test_config_without_bucket_uses_the_volume() -> None:
     assert "s3" not in storage
 
 
-def test_config_health_listener_stays_on_loopback_and_public_host_sets_urls() -> None:
-    http = config(public_host="registry.example.com", port=5050, debug_port=5051)["http"]
+def test_config_health_listener_stays_on_loopback_and_urls_follow_the_request() -> None:
+    http = config(port=5050, debug_port=5051)["http"]
     assert http["addr"] == ":5050"
     assert http["debug"]["addr"] == "127.0.0.1:5051"
-    assert http["host"] == "https://registry.example.com"
-    assert "host" not in config()["http"]
+    assert "host" not in http  # one registry, reached as 127.0.0.1:5000 and as registry.<domain>
 
 
 def test_htpasswd_line_takes_bcrypt_only() -> None:
@@ -185,7 +184,6 @@ def test_private_registry_on_the_bucket(mocks: RecordingMocks) -> None:
     assert values["htpasswd"] == f"flightdeck:{HASH}\n"
     rendered = yaml.safe_load(values["config"])
     assert rendered["storage"]["s3"]["bucket"] == "airline-data"
-    assert rendered["http"]["host"] == "https://registry.airline.example.com"
     assert values["secret_files"] == {
         "registry_config": values["config"],
         "registry_htpasswd": values["htpasswd"],
@@ -201,7 +199,7 @@ def test_private_registry_without_bucket_is_local(mocks: RecordingMocks) -> None
     values, _ = declare(registry.PrivateRegistryArgs(domain=None))
     assert values["address"] == "127.0.0.1:5000"
     rendered = yaml.safe_load(values["config"])
-    assert "filesystem" in rendered["storage"] and "host" not in rendered["http"]
+    assert "filesystem" in rendered["storage"]
 
 
 def test_private_registry_needs_bucket_and_endpoint_together(mocks: RecordingMocks) -> None:
