@@ -22,7 +22,7 @@ services: ## start the Docker engine and PostgreSQL when they are not running
 
 # Tracked files by kind, so a new script or Dockerfile is linted without editing this list.
 DOCKERFILES = $(shell git ls-files '*Dockerfile')
-SHELL_SCRIPTS = $(shell git ls-files | while read -r f; do head -n1 "$$f" | grep -qE '^\#!.*[/ ](ba)?sh$$' && echo "$$f"; done)
+SHELL_SCRIPTS = $(sort $(shell git ls-files | while read -r f; do head -n1 "$$f" | grep -qE '^\#!.*[/ ](ba)?sh$$' && echo "$$f"; done) $(shell git ls-files '*.sh'))
 WORKFLOWS = $(shell git ls-files '.github/workflows/*.yml')
 
 lint: ## ruff, mypy, hadolint, shellcheck, actionlint, workflow schemas
