@@ -170,12 +170,10 @@ def iaas(settings: Settings) -> Outputs:
         ),
     )
     ssh = SshTarget(host=hosts.swarm_host, user=hosts.deploy_user)  # the runner's SSH agent authenticates
-    # The same names LinodeHosts gives the bucket (its label) and Object Storage (cluster <region>-1): known
-    # before the bucket exists, so the rendered files are plain text.
-    cluster = f"{vms.region}-1"
-    storage = S3Storage(
-        bucket=label(app.name, "data", 63), endpoint=f"{cluster}.linodeobjects.com", region=cluster
-    )
+    # The bucket's name is LinodeHosts' label for it and its endpoint that of the region's Object Storage
+    # cluster: both known before the bucket exists, so the rendered files stay plain text. (Linode ignores
+    # the S3 region; S3Storage's default satisfies the clients.)
+    storage = S3Storage(bucket=label(app.name, "data", 63), endpoint=f"{vms.region}-1.linodeobjects.com")
     bucket_credentials: pulumi.Output[str] = pulumi.Output.secret(
         pulumi.Output.all(hosts.bucket_access_key, hosts.bucket_secret_key).apply(_bucket_credentials)
     )
