@@ -4,6 +4,7 @@ project with its own state and swarm stack name."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import tempfile
@@ -50,10 +51,15 @@ def _up_times() -> dict[str, Any]:
     docker_host = subprocess.run(
         [SCRIPTS / "docker-engine", "start"], check=True, capture_output=True, text=True
     ).stdout.strip()
+    engine = {**os.environ, "DOCKER_HOST": docker_host}
     python_base = "flightdeck/python-standin:3.13"
-    subprocess.run([SCRIPTS / "standin-image", python_base], check=True, capture_output=True)
+    subprocess.run([SCRIPTS / "standin-image", python_base], check=True, capture_output=True, env=engine)
     services = subprocess.run(
-        [SCRIPTS / "standin-services", "postgres", "caddy"], check=True, capture_output=True, text=True
+        [SCRIPTS / "standin-services", "postgres", "caddy"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=engine,
     ).stdout.split()
     images = dict(line.split("=", 1) for line in services)
     with tempfile.TemporaryDirectory(prefix="flightdeck-bench-pulumi-") as tmp:
@@ -77,7 +83,7 @@ def _up_times() -> dict[str, Any]:
                 "destroy_s": _timed(lambda: stack.run("destroy")),
             }
         except PulumiLocalError as error:
-            return {"skipped": f"the local stack does not deploy: {str(error).splitlines()[0]}"}
+            return {"skipped": f"the local stack does not deploy here: {error.reason}"}
         finally:
             stack.run("destroy", check=False)
 

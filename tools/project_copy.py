@@ -39,7 +39,11 @@ def copy_project(dest: Path, source: Path = ROOT) -> None:
 
 
 class PulumiLocalError(RuntimeError):
-    pass
+    """A failed scripts/pulumi-local run; `reason` is the last error line Pulumi printed."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class LocalStack:
@@ -73,9 +77,11 @@ class LocalStack:
             timeout=1800,
         )
         if check and result.returncode != 0:
+            errors = [line.strip() for line in result.stderr.splitlines() if "error:" in line]
             raise PulumiLocalError(
                 f"pulumi-local {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}",
+                reason=errors[-1] if errors else f"exit status {result.returncode}",
             )
         return result
 

@@ -80,7 +80,7 @@ def test_make_up_deploys_updates_and_destroys_the_local_stack(stack: LocalStack)
     try:
         deploy_update_destroy(stack)
     except PulumiLocalError as error:
-        pytest.fail(str(error), pytrace=False)
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
 
 
 def deploy_update_destroy(stack: LocalStack) -> None:
