@@ -80,6 +80,11 @@ class AppImageArgs:
     cache: CacheKind = "inline"
     insecure: bool = False  # plain-HTTP registry (the local one at 127.0.0.1:5000)
     network_host: bool = False  # RUN steps on the host network (machines whose bridge has no way out)
+    # A buildx builder by name, driven through the docker CLI (the provider's exec mode). "default" is the
+    # engine's own BuildKit (the `docker` driver): it pushes from the engine's network namespace, so a push to
+    # 127.0.0.1:<port> reaches the engine host's registry, and it needs no BuildKit image. None: the
+    # provider's own docker-container builder.
+    builder: str | None = None
 
 
 def build_args(args: AppImageArgs) -> dict[str, pulumi.Input[str]]:
@@ -152,5 +157,7 @@ class AppImage(pulumi.ComponentResource):
             cache_from=cache_from,
             cache_to=cache_to,
             network=docker_build.NetworkMode.HOST if args.network_host else docker_build.NetworkMode.DEFAULT,
+            exec_=True if args.builder else None,
+            builder=docker_build.BuilderConfigArgs(name=args.builder) if args.builder else None,
             opts=opts,
         )

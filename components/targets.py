@@ -37,6 +37,7 @@ def release_image(
     registry: RegistryLogin | None = None,
     insecure: bool = False,
     network_host: bool = False,
+    builder: str | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> AppImage | PromotedImage:
     """The image a stack releases: built from app/ and pushed to repository, or, when flightdeck:imageDigest
@@ -60,6 +61,7 @@ def release_image(
             registry=registry,
             insecure=insecure,
             network_host=network_host,
+            builder=builder,
         ),
         opts=opts,
     )
@@ -116,6 +118,8 @@ def heroku(settings: Settings) -> Outputs:
 
 # On iaas the registry listens on each VM's loopback only: images are built on the manager's engine.
 IAAS_REGISTRY = "127.0.0.1:5000"
+# The manager engine's own BuildKit: a docker-container builder would push from its container's loopback.
+MANAGER_BUILDER = "default"
 
 
 def iaas_repository(app_name: str, image: str) -> str:
@@ -198,13 +202,22 @@ def iaas(settings: Settings) -> Outputs:
         ),
     )
 
-    # Builds run on the manager's engine (over SSH, as the deploy user), which pushes to its own registry.
+    # Builds run on the manager's engine (over SSH, as the deploy user) with its own BuildKit (builder
+    # "default"), which pushes from the VM's network namespace to the registry on its loopback.
     manager_docker = docker_build.Provider(
         "manager-docker", host=pulumi.Output.concat("ssh://", hosts.deploy_user, "@", hosts.manager_ip)
     )
     login = RegistryLogin(IAAS_REGISTRY, registry.username, registry.password)
     on_manager = pulumi.ResourceOptions(providers=[manager_docker], depends_on=[registry_stack])
-    image = release_image("image", settings, web_repository, registry=login, insecure=True, opts=on_manager)
+    image = release_image(
+        "image",
+        settings,
+        web_repository,
+        registry=login,
+        insecure=True,
+        builder=MANAGER_BUILDER,
+        opts=on_manager,
+    )
 
     secret_key = random.RandomPassword("secret-key", length=64, special=False)
     database_password: pulumi.Output[str] | None = None
@@ -236,6 +249,7 @@ def iaas(settings: Settings) -> Outputs:
                 git_sha=git_sha,
                 registry=login,
                 insecure=True,
+                builder=MANAGER_BUILDER,
             ),
             opts=on_manager,
         )

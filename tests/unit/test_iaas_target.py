@@ -139,6 +139,8 @@ def test_images_are_built_on_the_manager_and_pushed_to_its_loopback_registry(
         repository = f"127.0.0.1:5000/{APP}/{'web' if name == 'image-build' else 'backup'}"
         assert build.inputs["tags"] == [f"{repository}:{sha}", f"{repository}:latest"]
         assert build.inputs["exports"][0]["registry"]["insecure"] is True
+        # The manager engine's own BuildKit, which pushes from the VM's network namespace.
+        assert build.inputs["exec"] is True and build.inputs["builder"] == {"name": "default"}
         [login] = unwrap(build.inputs["registries"])[0]
         assert login == {"address": "127.0.0.1:5000", "username": "flightdeck", "password": PASSWORD}
     assert builds["image-build"].inputs["buildArgs"] == {"PYTHON_IMAGE": "python:3.13-slim"}

@@ -122,6 +122,15 @@ def test_another_dockerfile_gets_its_own_build_args_without_python_image() -> No
     assert image["tags"] == [f"127.0.0.1:5000/airline/backup:{SHA}", "127.0.0.1:5000/airline/backup:latest"]
 
 
+def test_a_named_builder_runs_through_the_docker_cli() -> None:
+    mocks, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA, builder="default"))
+    image = mocks.of_type(IMAGE)[0].inputs
+    assert image["exec"] is True
+    assert image["builder"] == {"name": "default"}
+    plain, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA))
+    assert "exec" not in plain.of_type(IMAGE)[0].inputs and "builder" not in plain.of_type(IMAGE)[0].inputs
+
+
 def test_extra_build_args_are_added_to_python_image() -> None:
     mocks, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA, build_args={"EXTRA": "1"}))
 
