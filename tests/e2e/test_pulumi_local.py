@@ -47,10 +47,36 @@ def changed_steps(planned: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for step in planned["steps"] if step["op"] not in UNCHANGED]
 
 
+# Plugins the local stack's program loads (pulumi_random, pulumi_command), beside docker-build.
+STACK_PLUGINS = ("pulumi-resource-random", "pulumi-resource-command")
+
+
+def unavailable_plugins() -> dict[str, str]:
+    """Plugins scripts/install-pulumi could not provide, with the Go module proxy's answer. Only a CLI built
+    here (plugins from its bin directory, no downloads) can lack one; an installed CLI fetches its plugins."""
+    bin_dir = Path(
+        subprocess.run(
+            [SCRIPTS / "install-pulumi"], check=True, capture_output=True, text=True
+        ).stdout.splitlines()[-1]
+    )
+    if not (bin_dir / "pulumi").exists():
+        return {}
+    return {
+        plugin: (bin_dir.parent / f"{plugin}.unavailable").read_text().strip()
+        for plugin in STACK_PLUGINS
+        if not (bin_dir / plugin).exists() and (bin_dir.parent / f"{plugin}.unavailable").exists()
+    }
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory, docker_engine: str, python_base: str
 ) -> Iterator[LocalStack]:
+    if missing := unavailable_plugins():
+        # Issue 6 is blocked on this: the proxy refuses these modules, so no `pulumi up` can load the stack's
+        # providers on such a machine. Everywhere the plugins exist this test runs, and fails if it must.
+        reasons = "; ".join(f"{plugin}: {answer}" for plugin, answer in missing.items())
+        pytest.skip(f"the Go module proxy does not serve the stack's provider plugins ({reasons})")
     root = tmp_path_factory.mktemp("flightdeck-pulumi")
     copy_project(root)
     deployed = LocalStack(root, docker_engine)
