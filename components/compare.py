@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from components.costs import Estimate, PriceTable, load_prices, monthly_cost
-from components.settings import Settings, parse
-from tests.support.stacks import STACKS, stack_config
+from components.settings import HEROKU_API_KEY, NAMESPACE, Settings, parse
+from components.stack_files import config_text, read_stack_config, stack_names
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "iaas-vs-paas.md"
@@ -41,23 +41,32 @@ class Curve:
         return any(e.includes_estimates for e in self.estimates)
 
 
+# Pricing reads no secret: the Heroku API key the settings require is a stand-in here, never sent anywhere.
+_PRICING_ONLY_SECRETS = {HEROKU_API_KEY: "not-needed-to-price-a-stack"}
+
+
+def committed(stack: str, **overrides: object) -> Settings:
+    """The settings of Pulumi.<stack>.yaml, with flightdeck keys overridden."""
+    raw = read_stack_config(stack) | _PRICING_ONLY_SECRETS
+    raw.update({f"{NAMESPACE}:{key}": config_text(value) for key, value in overrides.items()})
+    return parse(raw, set(_PRICING_ONLY_SECRETS))
+
+
 def heroku_at(instances: int) -> Settings:
     """prod as committed, with `instances` web dynos."""
-    return parse(*stack_config("prod", webInstances=instances))
+    return committed("prod", webInstances=instances)
 
 
 def linode_at(instances: int, *, managed_database: bool = False) -> Settings:
     """iaas as committed with one VM per web instance, and prod's accessories so both sides run the same
     services (on iaas they are swarm services on the VMs)."""
     accessories = list(heroku_at(1).app.accessories)
-    return parse(
-        *stack_config(
-            "iaas",
-            webInstances=instances,
-            linodeInstanceCount=instances,
-            accessories=accessories,
-            linodeManagedDatabase=managed_database,
-        )
+    return committed(
+        "iaas",
+        webInstances=instances,
+        linodeInstanceCount=instances,
+        accessories=accessories,
+        linodeManagedDatabase=managed_database,
     )
 
 
@@ -72,8 +81,8 @@ def curves(prices: PriceTable) -> tuple[Curve, Curve, Curve]:
     runs that, so it has no committed point)."""
     prod, iaas = heroku_at(1), linode_at(1)
     assert prod.heroku is not None and iaas.linode is not None
-    committed_prod = parse(*stack_config("prod")).app.web_instances
-    committed_iaas = parse(*stack_config("iaas")).linode
+    committed_prod = committed("prod").app.web_instances
+    committed_iaas = committed("iaas").linode
     assert committed_iaas is not None
     return (
         curve(f"Heroku (prod): {prod.heroku.dyno_size} dynos", heroku_at, committed_prod, prices),
@@ -411,7 +420,10 @@ def draw_chart(scale: Sequence[Curve], path: Path, as_of: str) -> None:
 
 def write_report(report: Path = REPORT, chart: Path = CHART, root: Path = ROOT) -> None:
     prices = load_prices()
-    stacks = [(name, monthly_cost(parse(*stack_config(name)), prices)) for name in STACKS]
+    # Cheapest first: the report reads as a scale from what runs free to what costs most.
+    stacks = sorted(
+        ((name, monthly_cost(committed(name), prices)) for name in stack_names()), key=lambda s: s[1].total
+    )
     scale = curves(prices)
     duties = [(d, missing(d.heroku_evidence, root), missing(d.iaas_evidence, root)) for d in DUTIES]
     report.parent.mkdir(parents=True, exist_ok=True)
