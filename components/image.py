@@ -14,6 +14,7 @@ BUILDX_NO_DEFAULT_ATTESTATIONS=1 (see docs/heroku.md); the release refuses anyth
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,11 +81,28 @@ class AppImageArgs:
     cache: CacheKind = "inline"
     insecure: bool = False  # plain-HTTP registry (the local one at 127.0.0.1:5000)
     network_host: bool = False  # RUN steps on the host network (machines whose bridge has no way out)
-    # A buildx builder by name, driven through the docker CLI (the provider's exec mode). "default" is the
-    # engine's own BuildKit (the `docker` driver): it pushes from the engine's network namespace, so a push to
-    # 127.0.0.1:<port> reaches the engine host's registry, and it needs no BuildKit image. None: the
-    # provider's own docker-container builder.
+    # A buildx builder by name, from the buildx store of the machine that runs `pulumi up` (e.g. one made by
+    # remote_builder_script). None: the provider's own docker-container builder on its Docker host.
     builder: str | None = None
+
+
+def remote_builder_script(name: str, plain_http_registry: str) -> str:
+    """(Re)create the buildx builder `name` on the Docker host in $FLIGHTDECK_BUILD_HOST (e.g.
+    ssh://deploy@<vm>): BuildKit in a container on that host's network, so its pushes to
+    `plain_http_registry` (an address on that host's loopback) reach the host's registry over plain HTTP."""
+    return f"""set -eu
+config=$(mktemp)
+trap 'rm -f "$config"' EXIT
+printf '[registry."%s"]\n  http = true\n' {shlex.quote(plain_http_registry)} >"$config"
+docker buildx rm {shlex.quote(name)} >/dev/null 2>&1 || true
+docker buildx create --name {shlex.quote(name)} --driver docker-container --driver-opt network=host \
+    --buildkitd-config "$config" "${{FLIGHTDECK_BUILD_HOST:?}}" >/dev/null
+docker buildx inspect --bootstrap {shlex.quote(name)} >&2
+"""
+
+
+def remove_builder_script(name: str) -> str:
+    return f"docker buildx rm {shlex.quote(name)} >/dev/null 2>&1 || true\n"
 
 
 def build_args(args: AppImageArgs) -> dict[str, pulumi.Input[str]]:
@@ -157,7 +175,6 @@ class AppImage(pulumi.ComponentResource):
             cache_from=cache_from,
             cache_to=cache_to,
             network=docker_build.NetworkMode.HOST if args.network_host else docker_build.NetworkMode.DEFAULT,
-            exec_=True if args.builder else None,
             builder=docker_build.BuilderConfigArgs(name=args.builder) if args.builder else None,
             opts=opts,
         )

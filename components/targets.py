@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pulumi
+import pulumi_command as command
 import pulumi_docker_build as docker_build
 import pulumi_random as random
 
@@ -17,7 +18,15 @@ from components import swarm as swarm_stack
 from components.backups import backup_service
 from components.costs import monthly_cost
 from components.heroku import REGISTRY, HerokuApp, HerokuAppArgs
-from components.image import ROOT, AppImage, AppImageArgs, RegistryLogin, git_head_sha
+from components.image import (
+    ROOT,
+    AppImage,
+    AppImageArgs,
+    RegistryLogin,
+    git_head_sha,
+    remote_builder_script,
+    remove_builder_script,
+)
 from components.linode import LinodeHosts, LinodeHostsArgs, label
 from components.local_registry import LocalRegistry, LocalRegistryArgs
 from components.promotion import PromotedImage, PromotedImageArgs, split_ref
@@ -118,8 +127,6 @@ def heroku(settings: Settings) -> Outputs:
 
 # On iaas the registry listens on each VM's loopback only: images are built on the manager's engine.
 IAAS_REGISTRY = "127.0.0.1:5000"
-# The manager engine's own BuildKit: a docker-container builder would push from its container's loopback.
-MANAGER_BUILDER = "default"
 
 
 def iaas_repository(app_name: str, image: str) -> str:
@@ -202,20 +209,33 @@ def iaas(settings: Settings) -> Outputs:
         ),
     )
 
-    # Builds run on the manager's engine (over SSH, as the deploy user) with its own BuildKit (builder
-    # "default"), which pushes from the VM's network namespace to the registry on its loopback.
-    manager_docker = docker_build.Provider(
-        "manager-docker", host=pulumi.Output.concat("ssh://", hosts.deploy_user, "@", hosts.manager_ip)
+    # Builds run on the manager (over SSH, as the deploy user): BuildKit in a container on the VM's own
+    # network, so its pushes to 127.0.0.1:5000 reach the VM's registry. The builder is kept in the buildx
+    # store of the machine that runs `pulumi up`; the provider talks to the manager's engine too, so that
+    # machine needs no Docker engine of its own.
+    manager_host = pulumi.Output.concat("ssh://", hosts.deploy_user, "@", hosts.manager_ip)
+    builder = f"{app.name}-manager"
+    manager_builder = command.local.Command(
+        "manager-builder",
+        create=remote_builder_script(builder, IAAS_REGISTRY),
+        delete=remove_builder_script(builder),
+        environment={"FLIGHTDECK_BUILD_HOST": manager_host},
+        interpreter=["/bin/sh", "-c"],
+        add_previous_output_in_env=False,
+        opts=pulumi.ResourceOptions(depends_on=[registry_stack]),
     )
+    manager_docker = docker_build.Provider("manager-docker", host=manager_host)
     login = RegistryLogin(IAAS_REGISTRY, registry.username, registry.password)
-    on_manager = pulumi.ResourceOptions(providers=[manager_docker], depends_on=[registry_stack])
+    on_manager = pulumi.ResourceOptions(
+        providers=[manager_docker], depends_on=[registry_stack, manager_builder]
+    )
     image = release_image(
         "image",
         settings,
         web_repository,
         registry=login,
         insecure=True,
-        builder=MANAGER_BUILDER,
+        builder=builder,
         opts=on_manager,
     )
 
@@ -249,7 +269,7 @@ def iaas(settings: Settings) -> Outputs:
                 git_sha=git_sha,
                 registry=login,
                 insecure=True,
-                builder=MANAGER_BUILDER,
+                builder=builder,
             ),
             opts=on_manager,
         )

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components import registry_stack as rs
-from components.image import git_head_sha
+from components.image import git_head_sha, remote_builder_script, remove_builder_script
 from components.targets import check_iaas_promotion, managed_database_url
 from tests.support.program import run_program
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks
@@ -80,6 +80,8 @@ def test_resource_graph_of_the_iaas_stack(three_vms: tuple[RecordingMocks, dict[
         "random:index/randomPassword:RandomPassword": 4,
         # manager ready, 2 joins, the registry stack, the app stack
         REMOTE: 5,
+        # the buildx builder on the manager, in the buildx store of the machine running `pulumi up`
+        "command:local:Command": 1,
     }
     assert sorted(r.name for r in mocks.of_type(REMOTE)) == [
         "linode-swarm-join-2",
@@ -131,6 +133,11 @@ def test_images_are_built_on_the_manager_and_pushed_to_its_loopback_registry(
     mocks, outputs = three_vms
     provider = mocks.named("manager-docker")
     assert provider.inputs["host"] == f"ssh://deploy@{MANAGER_IP}"
+    # BuildKit on the manager's own network, so that its pushes reach the registry on the VM's loopback.
+    builder = mocks.named("manager-builder")
+    assert builder.inputs["create"] == remote_builder_script(f"{APP}-manager", "127.0.0.1:5000")
+    assert builder.inputs["delete"] == remove_builder_script(f"{APP}-manager")
+    assert unwrap(builder.inputs["environment"])[0] == {"FLIGHTDECK_BUILD_HOST": f"ssh://deploy@{MANAGER_IP}"}
     builds = {r.name: r for r in mocks.of_type(IMAGE)}
     assert set(builds) == {"image-build", "backup-image-build"}
     sha = git_head_sha()
@@ -139,8 +146,7 @@ def test_images_are_built_on_the_manager_and_pushed_to_its_loopback_registry(
         repository = f"127.0.0.1:5000/{APP}/{'web' if name == 'image-build' else 'backup'}"
         assert build.inputs["tags"] == [f"{repository}:{sha}", f"{repository}:latest"]
         assert build.inputs["exports"][0]["registry"]["insecure"] is True
-        # The manager engine's own BuildKit, which pushes from the VM's network namespace.
-        assert build.inputs["exec"] is True and build.inputs["builder"] == {"name": "default"}
+        assert build.inputs["builder"] == {"name": f"{APP}-manager"}
         [login] = unwrap(build.inputs["registries"])[0]
         assert login == {"address": "127.0.0.1:5000", "username": "flightdeck", "password": PASSWORD}
     assert builds["image-build"].inputs["buildArgs"] == {"PYTHON_IMAGE": "python:3.13-slim"}
@@ -236,7 +242,7 @@ ROLLBACK = f"127.0.0.1:5000/{APP}/web@sha256:" + "12" * 32
 def test_promotion_of_an_image_already_in_the_stacks_registry_builds_no_app_image() -> None:
     mocks, outputs = run_program("iaas", imageDigest=ROLLBACK)
     assert [r.name for r in mocks.of_type(IMAGE)] == ["backup-image-build"]
-    assert not mocks.of_type("command:local:Command")  # nothing copied from here
+    assert [r.name for r in mocks.of_type("command:local:Command")] == ["manager-builder"]  # no copy
     assert outputs["image_ref"] == ROLLBACK
     assert stack_file(mocks, "swarm-deploy")["services"]["web"]["image"] == ROLLBACK
 

@@ -10,7 +10,14 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from components.image import AppImage, AppImageArgs, RegistryLogin, git_head_sha
+from components.image import (
+    AppImage,
+    AppImageArgs,
+    RegistryLogin,
+    git_head_sha,
+    remote_builder_script,
+    remove_builder_script,
+)
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
 
 IMAGE = "docker-build:index:Image"
@@ -122,13 +129,46 @@ def test_another_dockerfile_gets_its_own_build_args_without_python_image() -> No
     assert image["tags"] == [f"127.0.0.1:5000/airline/backup:{SHA}", "127.0.0.1:5000/airline/backup:latest"]
 
 
-def test_a_named_builder_runs_through_the_docker_cli() -> None:
-    mocks, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA, builder="default"))
-    image = mocks.of_type(IMAGE)[0].inputs
-    assert image["exec"] is True
-    assert image["builder"] == {"name": "default"}
+def test_a_named_builder_is_passed_on() -> None:
+    mocks, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA, builder="airline-manager"))
+    assert mocks.of_type(IMAGE)[0].inputs["builder"] == {"name": "airline-manager"}
     plain, _, _ = declare(AppImageArgs(repository=REPO, git_sha=SHA))
-    assert "exec" not in plain.of_type(IMAGE)[0].inputs and "builder" not in plain.of_type(IMAGE)[0].inputs
+    assert "builder" not in plain.of_type(IMAGE)[0].inputs
+
+
+def test_remote_builder_runs_buildkit_on_the_hosts_network_with_plain_http_to_its_registry(
+    tmp_path: Path,
+) -> None:
+    script = remote_builder_script("airline-manager", "127.0.0.1:5000")
+    check = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    # Run it against a stand-in docker that records its arguments and the buildkitd config it is given.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text(
+        '#!/bin/sh\necho "$*" >>"$LOG"\n'
+        'for a; do case $prev in --buildkitd-config) cat "$a" >"$LOG.toml" ;; esac; prev=$a; done\n'
+    )
+    fake.chmod(0o755)
+    log = tmp_path / "log"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "LOG": str(log),
+        "FLIGHTDECK_BUILD_HOST": "ssh://deploy@203.0.113.10",
+    }
+    run = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0] == "buildx rm airline-manager"
+    assert calls[1].startswith("buildx create --name airline-manager --driver docker-container")
+    assert "--driver-opt network=host" in calls[1] and calls[1].endswith("ssh://deploy@203.0.113.10")
+    assert calls[2] == "buildx inspect --bootstrap airline-manager"
+    assert Path(f"{log}.toml").read_text() == '[registry."127.0.0.1:5000"]\n  http = true\n'
+    assert (
+        remove_builder_script("airline-manager")
+        == "docker buildx rm airline-manager >/dev/null 2>&1 || true\n"
+    )
 
 
 def test_extra_build_args_are_added_to_python_image() -> None:
