@@ -140,7 +140,7 @@ def cloud_config(vm: VmConfig) -> dict[str, Any]:
         "preserve_hostname": False,
         "package_update": True,
         "package_upgrade": True,
-        "packages": ["docker.io", "unattended-upgrades"],
+        "packages": ["docker.io", "curl", "unattended-upgrades"],  # curl: the deploy scripts' health checks
         "users": [
             {
                 "name": DEPLOY_USER,
