@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
-import pulumi_command as command
 import yaml
 
 from components.registry import (
@@ -28,7 +27,7 @@ from components.registry import (
     SERVICE,
     registry_service,
 )
-from components.swarm import SshTarget, object_name
+from components.swarm import SshTarget, object_name, script_command
 
 NETWORK = "registry"
 DEPLOY_SCRIPT = Path(__file__).with_name("registry_stack.sh")
@@ -131,22 +130,12 @@ class RegistryStack(pulumi.ComponentResource):
         environment.update(
             {f"FLIGHTDECK_SECRET_{SECRET_KEYS[secret]}": value for secret, value in files.items()}
         )
-        script = DEPLOY_SCRIPT.read_text()
-        deploy = command.remote.Command(
+        deploy = script_command(
             f"{name}-deploy",
-            connection=command.remote.ConnectionArgs(
-                host=args.ssh.host,
-                user=args.ssh.user,
-                private_key=None
-                if args.ssh.private_key is None
-                else pulumi.Output.secret(args.ssh.private_key),
-            ),
-            create=script,
-            update=script,
-            delete="FLIGHTDECK_ACTION=delete\n" + script,
+            DEPLOY_SCRIPT.read_text(),
             stdin=self.stack_file,
             environment=environment,
-            add_previous_output_in_env=False,
+            ssh=args.ssh,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.address = deploy.id.apply(functools.partial(_address, port=args.port))

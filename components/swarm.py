@@ -438,6 +438,40 @@ class SshTarget:
     user: str = "root"
 
 
+def script_command(
+    name: str,
+    script: str,
+    *,
+    stdin: pulumi.Input[str],
+    environment: Mapping[str, pulumi.Input[str]],
+    ssh: SshTarget | None,
+    opts: pulumi.ResourceOptions,
+) -> pulumi.CustomResource:
+    """A deploy script as a pulumi-command resource: on this machine, or over SSH on the manager. The
+    same text runs on create and update; on delete with FLIGHTDECK_ACTION=delete."""
+    common: dict[str, Any] = {
+        "create": script,
+        "update": script,
+        "delete": "FLIGHTDECK_ACTION=delete\n" + script,
+        "stdin": stdin,
+        "environment": environment,
+        "add_previous_output_in_env": False,
+        "opts": opts,
+    }
+    resource: pulumi.CustomResource
+    if ssh is None:
+        resource = command.local.Command(name, interpreter=["/bin/sh", "-c"], **common)
+    else:
+        connection = command.remote.ConnectionArgs(
+            host=ssh.host,
+            user=ssh.user,
+            # None: the SSH agent of whoever runs `pulumi up`.
+            private_key=None if ssh.private_key is None else pulumi.Output.secret(ssh.private_key),
+        )
+        resource = command.remote.Command(name, connection=connection, **common)
+    return resource
+
+
 @dataclass(frozen=True)
 class SwarmStackArgs:
     app: AppSettings
@@ -505,39 +539,14 @@ class SwarmStack(pulumi.ComponentResource):
         }
         environment.update({f"FLIGHTDECK_SECRET_{key}": value for key, value in values.items()})
 
-        script = deploy_script()
-        child = pulumi.ResourceOptions(parent=self)
-        deploy: pulumi.CustomResource
-        if args.ssh is None:
-            deploy = command.local.Command(
-                f"{name}-deploy",
-                create=script,
-                update=script,
-                delete="FLIGHTDECK_ACTION=delete\n" + script,
-                stdin=self.stack_file,
-                environment=environment,
-                interpreter=["/bin/sh", "-c"],
-                add_previous_output_in_env=False,
-                opts=child,
-            )
-        else:
-            deploy = command.remote.Command(
-                f"{name}-deploy",
-                connection=command.remote.ConnectionArgs(
-                    host=args.ssh.host,
-                    user=args.ssh.user,
-                    private_key=None
-                    if args.ssh.private_key is None
-                    else pulumi.Output.secret(args.ssh.private_key),
-                ),
-                create=script,
-                update=script,
-                delete="FLIGHTDECK_ACTION=delete\n" + script,
-                stdin=self.stack_file,
-                environment=environment,
-                add_previous_output_in_env=False,
-                opts=child,
-            )
+        deploy = script_command(
+            f"{name}-deploy",
+            deploy_script(),
+            stdin=self.stack_file,
+            environment=environment,
+            ssh=args.ssh,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         # The script exits 0 only when every web task runs this image and /healthz answers through the
         # proxy: once the command has run, this is the image that serves.
         self.image = pulumi.Output.all(deploy.id, args.image).apply(lambda v: str(v[1]))
