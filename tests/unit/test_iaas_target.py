@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from components import registry_stack as rs
+from components.iaas import check_iaas_promotion, managed_database_url
 from components.image import git_head_sha, remote_builder_script, remove_builder_script
-from components.targets import check_iaas_promotion, managed_database_url
 from tests.support.program import run_program
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks
 
