@@ -26,7 +26,6 @@ import requests
 
 from tests.e2e.app_image import (
     Containers,
-    build,
     fresh_database,
     new_secret_key,
     prepared_database,
@@ -41,11 +40,8 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 @pytest.fixture(scope="module")
-def image(docker_engine: str, python_base: str) -> Iterator[str]:
-    tag = f"flightdeck-app:e2e-{uuid.uuid4().hex[:10]}"
-    build(tag, base=python_base)
-    yield tag
-    docker("image", "rm", "--force", tag, check=False)
+def image(app_image: str) -> str:
+    return app_image
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from components import registry
-from tests.e2e.app_image import build, build_cli
+from tests.e2e.app_image import build_cli
 from tests.support.docker import SCRIPTS, docker, free_port, wait_http
 
 pytestmark = pytest.mark.docker
@@ -175,14 +175,6 @@ def unique_image(base: str, tag: str) -> None:
             [build_cli(), "build", "--quiet", "--build-arg", f"BASE={base}", "--tag", tag, context],
             check=True, capture_output=True, timeout=300, env={**os.environ, "DOCKER_BUILDKIT": "1"},
         )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def app_image(docker_engine: str, python_base: str) -> Iterator[str]:
-    tag = f"{PREFIX}-app:{uuid.uuid4().hex[:10]}"
-    build(tag, base=python_base)
-    yield tag
-    docker("image", "rm", "--force", tag, check=False)
 
 
 @pytest.fixture

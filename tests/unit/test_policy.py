@@ -7,7 +7,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -32,6 +31,7 @@ from policy.rules import (
     stack_of,
 )
 from tests.support.pulumi_mocks import use_mocks
+from tests.support.secrets import reveal
 from tests.support.stacks import stack_config
 
 DIGEST = "sha256:" + "ab" * 32
@@ -162,17 +162,6 @@ def test_the_pack_enforces_the_three_rules_and_advises_the_fourth() -> None:
 # -- the pack over what HerokuApp really declares (Pulumi mocks) ------------------------------------------
 
 
-def _revealed(value: Any) -> Any:
-    """Recorded inputs as a policy sees them: secrets unwrapped."""
-    if rpc.is_rpc_secret(value):
-        return _revealed(value["value"])
-    if isinstance(value, dict):
-        return {k: _revealed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_revealed(v) for v in value]
-    return value
-
-
 def pack_violations(stack: str, **overrides: Any) -> list[str]:
     """Declare HerokuApp for the stack under mocks; run every policy of the pack on each resource."""
     mocks = use_mocks(stack)
@@ -196,7 +185,7 @@ def pack_violations(stack: str, **overrides: Any) -> list[str]:
     found: list[str] = []
     for resource in mocks.resources:
         validation = args(
-            resource.type, _revealed(resource.inputs), stack=stack, protect=protected[resource.name]
+            resource.type, reveal(resource.inputs), stack=stack, protect=protected[resource.name]
         )
         validation.name = resource.name
         for policy in POLICIES:
