@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-# The engine's marker for a secret value in serialized properties.
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
+from pulumi.runtime import rpc
 
 
 def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(_SIG_KEY) == SECRET_SIG
+    return bool(rpc.is_rpc_secret(value))
+
+
+def unwrap(value: Any) -> tuple[Any, bool]:
+    """(the value without its outer secret wrapper, whether it had one)."""
+    if is_secret(value):
+        return value["value"], True
+    return value, False
 
 
 def reveal(value: Any) -> Any:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 
 from components.heroku import HerokuApp, HerokuAppArgs, formation_size, host_config_vars, plain_config_vars
 from components.image import AppImage, AppImageArgs
 from components.settings import parse
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
+from tests.support.secrets import is_secret, unwrap
 from tests.support.stacks import TEST_SECRETS, stack_config
 
 RELEASE = "pulumi-python:dynamic/heroku:ContainerRelease"
@@ -70,12 +70,12 @@ def deploy(stack: str, *, with_image: bool = False, **overrides: Any) -> Deploye
 
 
 def plain(value: Any) -> Any:
-    return value["value"] if rpc.is_rpc_secret(value) else value
+    return unwrap(value)[0]
 
 
 def walk_plain(value: Any) -> list[str]:
     """Every string in a recorded input that is not under a secret."""
-    if rpc.is_rpc_secret(value):
+    if is_secret(value):
         return []
     if isinstance(value, dict):
         return [s for v in value.values() for s in walk_plain(v)]
@@ -128,7 +128,7 @@ def test_plain_config_vars_are_production_settings_and_hold_no_secret() -> None:
     d = deploy("prod")
 
     app = d.inputs("prod-app")
-    assert not rpc.is_rpc_secret(app["configVars"])
+    assert not is_secret(app["configVars"])
     assert app["configVars"] == {
         "LOG_LEVEL": "INFO",
         "DEBUG": "false",
@@ -150,12 +150,12 @@ def test_secret_key_and_secret_config_vars_are_secrets() -> None:
 
     program()
     sensitive = mocks.named("prod-app").inputs["sensitiveConfigVars"]
-    assert rpc.is_rpc_secret(sensitive)
+    assert is_secret(sensitive)
     assert plain(sensitive)["SECRET_KEY"] == COMPUTED["random:index/randomPassword:RandomPassword"]["result"]
     assert plain(sensitive)["SENTRY_DSN"] == "https://key@sentry.example/1"
     assert mocks.named("prod-secret-key").inputs["length"] == 64
     release = mocks.named("prod-release").inputs
-    assert rpc.is_rpc_secret(release["api_key"])
+    assert is_secret(release["api_key"])
     assert plain(release["api_key"]) == TEST_SECRETS["heroku:apiKey"]
     everything_plain = [s for r in mocks.resources for s in walk_plain(r.inputs)]
     for secret in ("https://key@sentry.example/1", TEST_SECRETS["heroku:apiKey"], "mock-random-password"):

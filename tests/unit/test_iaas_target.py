@@ -15,6 +15,7 @@ from components.iaas import check_iaas_promotion, managed_database_url
 from components.image import git_head_sha, remote_builder_script, remove_builder_script
 from tests.support.program import run_program
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks
+from tests.support.secrets import unwrap
 
 APP = "flightdeck-iaas"  # Pulumi.iaas.yaml
 MANAGER_IP = COMPUTED["linode:index/instance:Instance"]["ipv4s"][1]
@@ -23,15 +24,8 @@ DIGEST = COMPUTED["docker-build:index:Image"]["digest"]
 PASSWORD = COMPUTED["random:index/randomPassword:RandomPassword"]["result"]
 BUCKET_KEYS = COMPUTED["linode:index/objectStorageKey:ObjectStorageKey"]
 DATABASE = COMPUTED["linode:index/databasePostgresqlV2:DatabasePostgresqlV2"]
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the SDK marks a secret value it sends
 IMAGE = "docker-build:index:Image"
 REMOTE = "command:remote:Command"
-
-
-def unwrap(value: Any) -> tuple[Any, bool]:
-    if isinstance(value, dict) and SECRET_SIG in value:
-        return value["value"], True
-    return value, False
 
 
 def secret_values() -> list[str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 
 from components.image import (
     AppImage,
@@ -19,6 +18,7 @@ from components.image import (
     remove_builder_script,
 )
 from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
+from tests.support.secrets import is_secret
 
 IMAGE = "docker-build:index:Image"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -78,7 +78,7 @@ def test_heroku_build_pushes_a_schema2_image_for_amd64_and_outputs_its_digest_re
     assert image["cacheTo"] == [{"inline": {}}]
     assert image["cacheFrom"] == [{"registry": {"ref": f"{REPO}:latest"}}]
     # The password makes the whole list secret (Pulumi lifts secrecy to the top-level property).
-    assert rpc.is_rpc_secret(image["registries"])
+    assert is_secret(image["registries"])
     [registry] = image["registries"]["value"]
     assert registry == {"address": "registry.heroku.com", "username": "_", "password": "heroku-api-key"}
     assert outputs == {"ref": f"{REPO}@{MOCK_DIGEST}", "digest": MOCK_DIGEST}

@@ -28,6 +28,7 @@ from components.linode import (
 )
 from components.settings import parse
 from tests.support.pulumi_mocks import Declared, RecordingMocks, use_mocks
+from tests.support.secrets import unwrap
 from tests.support.stacks import stack_config
 
 INSTANCE = "linode:index/instance:Instance"
@@ -41,8 +42,6 @@ DATABASE = "linode:index/databasePostgresqlV2:DatabasePostgresqlV2"
 COMMAND = "command:remote:Command"
 TOKEN = "SWMTKN-1-mock-worker-token"
 SWARM_PORTS = {("TCP", "2377"), ("TCP", "7946"), ("UDP", "7946"), ("UDP", "4789")}
-# Pulumi's marker of a secret value inside resource inputs.
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
 def public(n: int) -> str:
@@ -149,9 +148,7 @@ def deploy(*, ssh_private_key: str | None = None, protect_data: bool = False, **
 
 def plain(value: Any) -> Any:
     """A resource input with Pulumi's secret wrapper removed."""
-    if isinstance(value, dict) and SECRET_SIG in value:
-        return value["value"]
-    return value
+    return unwrap(value)[0]
 
 
 @pytest.mark.parametrize("count", [1, 3])

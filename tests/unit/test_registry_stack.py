@@ -18,6 +18,7 @@ from components import registry_stack as rs
 from components.registry import BUCKET_CREDENTIALS_SECRET, CONFIG_SECRET, HTPASSWD_SECRET
 from components.swarm import SshTarget
 from tests.support.pulumi_mocks import MOCKS, RecordingMocks, use_mocks
+from tests.support.secrets import unwrap
 
 FILES = {
     CONFIG_SECRET: '{"version": "0.1"}\n',
@@ -27,7 +28,6 @@ FILES = {
 KEY = "registry-password-0123"
 STACK = "airline-registry"
 LONGEST_APP = "a" * 30  # settings allow 3-30 characters
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the SDK marks a secret value it sends
 
 
 def render(files: dict[str, str] = FILES) -> str:
@@ -106,12 +106,6 @@ def test_the_script_is_shellcheck_clean() -> None:
 @pytest.fixture
 def mocks() -> Iterator[RecordingMocks]:
     yield use_mocks("iaas")
-
-
-def unwrap(value: Any) -> tuple[Any, bool]:
-    if isinstance(value, dict) and SECRET_SIG in value:
-        return value["value"], True
-    return value, False
 
 
 def test_registry_stack_deploys_over_ssh_with_the_secrets_in_the_environment(mocks: RecordingMocks) -> None:

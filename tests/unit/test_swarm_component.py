@@ -13,22 +13,15 @@ from components.local_registry import LocalRegistry, LocalRegistryArgs
 from components.settings import parse
 from components.swarm import DEPLOY_SCRIPT, SshTarget, StackExtension, SwarmStack, SwarmStackArgs
 from tests.support.pulumi_mocks import MOCKS, RecordingMocks, use_mocks
+from tests.support.secrets import unwrap
 from tests.support.stacks import stack_config
 
 IMAGE = "127.0.0.1:5000/flightdeck-local/web@sha256:" + "cd" * 32
-# How the SDK marks a secret value in the inputs it sends (the mocks record them as sent).
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def mocks() -> Iterator[RecordingMocks]:
     yield use_mocks()
-
-
-def unwrap(value: Any) -> tuple[Any, bool]:
-    if isinstance(value, dict) and SECRET_SIG in value:
-        return value["value"], True
-    return value, False
 
 
 def local_settings(**overrides: Any) -> Any:
