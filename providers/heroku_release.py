@@ -33,13 +33,14 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
+from contract import split_ref
+
 API_URL = "https://api.heroku.com"
 API_V3 = "application/vnd.heroku+json; version=3"
 DOCKER_RELEASES = "application/vnd.heroku+json; version=3.docker-releases"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 # Heroku stops a release phase after one hour; waiting a little longer lets its verdict arrive.
 DEFAULT_RELEASE_TIMEOUT = 3900.0
-_DIGEST_REF = re.compile(r"^(?P<host>[^/@]+)/(?P<path>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 _PROCESS_TYPES = ("web", "release")
 _OUTPUT_LIMIT = 4000  # characters of the release phase's output quoted in an error
 
@@ -80,24 +81,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-@dataclass(frozen=True)
-class DigestRef:
-    host: str
-    path: str
-    digest: str
-
-
-def split_ref(image_ref: str) -> DigestRef:
-    """`registry.heroku.com/app/web@sha256:...` -> host, repository path, manifest digest."""
-    match = _DIGEST_REF.match(image_ref)
-    if not match:
-        raise ValueError(
-            f"{image_ref!r} is not an image reference by digest (<registry>/<repository>@sha256:<64 hex>); "
-            "Heroku releases an exact image, never a tag"
-        )
-    return DigestRef(match["host"], match["path"], match["digest"])
 
 
 def _bearer_challenge(header: str) -> dict[str, str] | None:

@@ -13,36 +13,41 @@ connection to a replica fails (the replica has just gone away) is tried again on
 
 from __future__ import annotations
 
+import re
+
+from contract import APP_PORT, HEALTH_PATH
+
 UPSTREAM = "tasks.web"
-UPSTREAM_PORT = 8000
-HEALTH_PATH = "/healthz"
 # Host names the proxy answers plain-HTTP health probes for when a domain takes the main site to HTTPS;
 # the app must allow them (ALLOWED_HOSTS).
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
+# A Caddyfile token that needs no quoting: host names, service names, paths. Anything else is refused
+# rather than quoted, since none of the values rendered here may carry spaces, braces or quotes.
+_TOKEN = re.compile(r"[A-Za-z0-9._/:-]+")
 
 
-def render_caddyfile(
-    *,
-    domain: str | None,
-    upstream: str = UPSTREAM,
-    port: int = UPSTREAM_PORT,
-    email: str | None = None,
-) -> str:
+def token(value: str) -> str:
+    """value as one Caddyfile token, or a ValueError: a value that would split into tokens or open a block
+    must never reach the file."""
+    if _TOKEN.fullmatch(value) is None:
+        raise ValueError(f"{value!r} cannot be written into a Caddyfile as one token")
+    return value
+
+
+def render_caddyfile(*, domain: str | None, upstream: str = UPSTREAM, port: int = APP_PORT) -> str:
     """The Caddyfile: the site on :80 (no domain) or on `domain` with automatic HTTPS (Caddy then redirects
     HTTP to HTTPS itself), proxied to every replica behind `upstream`."""
     options = ["\tadmin off"]
-    if email:
-        options.append(f"\temail {email}")
     if domain is None:
         # No name to get a certificate for: plain HTTP on every address.
         options.append("\tauto_https off")
-    lines = ["{", *options, "}", "", "(web) {", *_reverse_proxy(upstream, port), "}", ""]
+    lines = ["{", *options, "}", "", "(web) {", *_reverse_proxy(token(upstream), port), "}", ""]
     if domain is None:
         lines += [":80 {", "\timport web", "}"]
     else:
         # The public site over HTTPS, and plain HTTP for health probes from the host itself (the deploy's
         # check runs before a certificate may exist), limited to the health path.
-        lines += [f"{domain} {{", "\timport web", "}", ""]
+        lines += [f"{token(domain)} {{", "\timport web", "}", ""]
         lines += [
             ", ".join(f"http://{host}" for host in LOCAL_HOSTS) + " {",
             f"\thandle {HEALTH_PATH} {{",
