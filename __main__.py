@@ -1,13 +1,13 @@
-"""flightdeck's Pulumi program: `pulumi up --stack local|dev|prod|iaas`.
+"""flightdeck's Pulumi program: `pulumi up --stack local|dev|prod|servers|iaas`.
 
 The stack's config is parsed once into validated settings (a bad value stops here, before any resource);
-the target's components do the rest.
+the target's component declares the rest.
 """
 
 import pulumi
 
-from components.settings import load
-from components.targets import deploy
+from settings import load
+from targets import deploy
 
-for output, value in deploy(load()).items():
+for output, value in deploy(load()).exports().items():
     pulumi.export(output, value)

@@ -11,15 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 import pulumiverse_heroku as heroku
 
-from components.heroku_release import (
-    DEFAULT_RELEASE_TIMEOUT,
-    HerokuContainerRelease,
-    HerokuContainerReleaseArgs,
-)
-from components.settings import AppSettings, HerokuSettings
+from providers.generated_secret import GeneratedSecret, GeneratedSecretArgs
+from providers.heroku_release import DEFAULT_RELEASE_TIMEOUT, HerokuContainerRelease, HerokuContainerReleaseArgs
+from settings import AppSettings, HerokuOptions
 
 # The Platform API's spelling of the dyno sizes settings.py accepts in lower case.
 FORMATION_SIZES = {
@@ -67,12 +63,13 @@ def registry_repository(app_name: str) -> str:
     return f"{REGISTRY}/{app_name}/web"
 
 
-@dataclass
+@dataclass(frozen=True)
 class HerokuAppArgs:
     app: AppSettings
-    heroku: HerokuSettings
+    heroku: HerokuOptions
     image: ImageSource
-    release_timeout: pulumi.Input[float] = DEFAULT_RELEASE_TIMEOUT
+    protect_data: bool = False  # keep Postgres when the stack is destroyed, and refuse to delete it
+    release_timeout: float = DEFAULT_RELEASE_TIMEOUT
 
 
 class HerokuApp(pulumi.ComponentResource):
@@ -83,13 +80,13 @@ class HerokuApp(pulumi.ComponentResource):
         settings, plan = args.app, args.heroku
         child = pulumi.ResourceOptions(parent=self)
 
-        self.secret_key = random.RandomPassword(
-            f"{name}-secret-key", length=64, special=True, override_special="!#%*+-=_~", opts=child
+        self.secret_key = GeneratedSecret(
+            f"{name}-secret-key", GeneratedSecretArgs(length=64, alphabet="urlsafe"), opts=child
         )
         sensitive: dict[str, pulumi.Input[str]] = {
             key: value.get_secret_value() for key, value in settings.secret_config_vars.items()
         }
-        sensitive["SECRET_KEY"] = self.secret_key.result
+        sensitive["SECRET_KEY"] = self.secret_key.value
         self.app = heroku.app.App(
             f"{name}-app",
             name=settings.name,
@@ -112,7 +109,7 @@ class HerokuApp(pulumi.ComponentResource):
 
         # The data outlives a `pulumi destroy` of prod: protect refuses the delete, retain keeps the add-on
         # if protection is lifted on purpose.
-        keep = plan.protect_database
+        keep = args.protect_data
         self.database = heroku.addon.Addon(
             f"{name}-postgres",
             app_id=self.app.id,

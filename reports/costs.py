@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 
-from components.settings import KEYS, NAMESPACE, Settings, Target
+from settings import KEYS, NAMESPACE, HerokuSettings, IaasSettings, LocalSettings, ServersSettings
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 _USD = re.compile(r"^(0|[1-9][0-9]*)\.[0-9]{2}$")
@@ -135,7 +135,7 @@ class LineItem:
 class Estimate:
     """A stack's monthly cost: what is billed, one line per priced thing, and what is left out."""
 
-    target: Target
+    target: str
     items: tuple[LineItem, ...]
     as_of: str
     currency: str
@@ -182,8 +182,7 @@ def _line(item: str, quantity: int, price: Price) -> LineItem:
     )
 
 
-def _heroku(settings: Settings, prices: PriceTable) -> tuple[list[LineItem], list[str]]:
-    assert settings.heroku is not None  # guaranteed for Target.HEROKU by settings.parse
+def _heroku(settings: HerokuSettings, prices: PriceTable) -> tuple[list[LineItem], list[str]]:
     heroku, app = settings.heroku, settings.app
     dyno = prices.price("heroku_dyno", heroku.dyno_size, _key("heroku", "dyno_size"))
     items = [
@@ -203,8 +202,7 @@ def _heroku(settings: Settings, prices: PriceTable) -> tuple[list[LineItem], lis
     return items, notes
 
 
-def _iaas(settings: Settings, prices: PriceTable) -> tuple[list[LineItem], list[str]]:
-    assert settings.linode is not None  # guaranteed for Target.IAAS by settings.parse
+def _iaas(settings: IaasSettings, prices: PriceTable) -> tuple[list[LineItem], list[str]]:
     linode = settings.linode
     vm_type = linode.instance_type
     items = [
@@ -245,13 +243,17 @@ def _iaas(settings: Settings, prices: PriceTable) -> tuple[list[LineItem], list[
     return items, notes
 
 
-def monthly_cost(settings: Settings, prices: PriceTable | None = None) -> Estimate:
+def monthly_cost(
+    settings: LocalSettings | HerokuSettings | ServersSettings | IaasSettings, prices: PriceTable | None = None
+) -> Estimate:
     """The itemized monthly cost of the stack these settings describe (prices: the committed table)."""
     table = prices if prices is not None else load_prices()
-    if settings.target is Target.HEROKU:
+    if isinstance(settings, HerokuSettings):
         items, notes = _heroku(settings, table)
-    elif settings.target is Target.IAAS:
+    elif isinstance(settings, IaasSettings):
         items, notes = _iaas(settings, table)
+    elif isinstance(settings, ServersSettings):
+        items, notes = [], [f"runs on {len(settings.servers.hosts)} server(s) you already pay for: not priced here"]
     else:
         items, notes = [], ["runs on this machine's Docker engine: no provider bills it"]
     return Estimate(

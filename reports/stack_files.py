@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from components.settings import NAMESPACE
+from contract import ROOT
+from settings import NAMESPACE
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def config_text(value: Any) -> str:

@@ -6,7 +6,14 @@ is not installed (the Go module proxy does not serve it, so scripts/install-pulu
 inline program does the same job: the Python SDK serves the language host protocol itself and hands the CLI
 its address (`--client`). The program is the project's own `__main__.py`; Pulumi.yaml and
 Pulumi.<stack>.yaml in the project directory are used as they are, so state, config and outputs are those
-`pulumi up` would give. scripts/pulumi-local sets the backend, passphrase and PATH and calls this module.
+`pulumi up` would give. scripts/pulumi-local sets the backend, passphrase and PATH, prepares the stack's
+workspace (tools/stack_workspace.py: the stack file as the CLI may rewrite it, outside the tracked tree) and
+calls this module.
+
+A state written by flightdeck before its own providers holds pulumi-random and pulumi-command resources,
+whose plugins a CLI built here cannot load. Before any operation such a state is named with the fix:
+`forget-legacy` drops those records from the state (nothing running is touched), and the next `up` adopts
+the running stack: same stack name, data volume kept, a new database password set in the database.
 """
 
 from __future__ import annotations
@@ -34,11 +41,25 @@ def program_of(project: Path) -> Callable[[], None]:
     return run
 
 
-def open_stack(project: Path, stack: str, pulumi_root: Path) -> auto.Stack:
-    """Select the stack (creating it with a passphrase secrets provider when missing) in the project dir."""
+LEGACY_PACKAGES = ("random", "command")
+
+
+def legacy_resources(deployment: dict[str, Any]) -> list[str]:
+    """URNs of the state's resources of pulumi-random and pulumi-command (their provider resources too)."""
+    urns = []
+    for resource in deployment.get("resources") or []:
+        kind = str(resource.get("type", ""))
+        package = kind.removeprefix("pulumi:providers:") if kind.startswith("pulumi:providers:") else kind.split(":")[0]
+        if package in LEGACY_PACKAGES:
+            urns.append(str(resource["urn"]))
+    return urns
+
+
+def open_stack(project: Path, work_dir: Path, stack: str, pulumi_root: Path) -> auto.Stack:
+    """Select the stack (creating it with a passphrase secrets provider when missing) in the workspace."""
     name = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
     options = auto.LocalWorkspaceOptions(
-        work_dir=str(project),
+        work_dir=str(work_dir),
         pulumi_command=auto.PulumiCommand(root=str(pulumi_root)),
         secrets_provider="passphrase",
     )
@@ -79,15 +100,33 @@ def preview(stack: auto.Stack, expect_no_changes: bool, as_json: bool) -> dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("operation", choices=["up", "preview", "destroy", "refresh"])
+    parser.add_argument("operation", choices=["up", "preview", "destroy", "refresh", "forget-legacy"])
     parser.add_argument("--stack", default="local")
     parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument("--work-dir", type=Path, required=True, help="the stack's workspace")
     parser.add_argument("--pulumi-root", type=Path, required=True, help="directory holding bin/pulumi")
     parser.add_argument("--expect-no-changes", action="store_true", help="fail when a change is planned")
     parser.add_argument("--json", action="store_true", help="preview: print the summary and steps as JSON")
     args = parser.parse_args(argv)
 
-    stack = open_stack(args.project.resolve(), args.stack, args.pulumi_root)
+    stack = open_stack(args.project.resolve(), args.work_dir.resolve(), args.stack, args.pulumi_root)
+    legacy = legacy_resources(stack.export_stack().deployment)
+    if args.operation == "forget-legacy":
+        for urn in legacy:
+            stack.workspace.pulumi_command.run(["state", "delete", "--force", "--yes", "--stack", args.stack, urn], str(args.work_dir), {})
+            print(f"forgot {urn}")
+        print(f"{len(legacy)} record(s) of pulumi-random and pulumi-command removed; `make up` adopts what runs")
+        return 0
+    if legacy:
+        print(
+            f"pulumi {args.operation}: the stack {args.stack} was deployed by an older flightdeck: its state holds "
+            f"{len(legacy)} pulumi-random/pulumi-command resource(s), whose plugins this CLI cannot load "
+            f"(e.g. {legacy[0]}). Nothing has been changed. Run `STACK={args.stack} scripts/pulumi-local "
+            "forget-legacy` to drop those records (the running stack, its volume and data stay), then "
+            f"`make up STACK={args.stack}`: it adopts the running stack and sets a new database password.",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if args.operation == "preview":
             planned = preview(stack, args.expect_no_changes, args.json)
