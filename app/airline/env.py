@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from croniter import croniter
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -64,3 +70,34 @@ def log_level(environ: Mapping[str, str], name: str, default: str) -> str:
             f"{name}={environ[name]!r} is not a log level; use one of: {', '.join(LOG_LEVELS)}"
         )
     return level
+
+
+def choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of choices (case-insensitive); unset or empty gives the default."""
+    value = environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={environ[name]!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def cron(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A cron schedule: five fields (minute hour day month weekday), or six with seconds last."""
+    value = " ".join(environ.get(name, "").split()) or default
+    if not croniter.is_valid(value) or len(value.split()) not in (5, 6):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a cron schedule; use five fields (minute hour day-of-month month "
+            "day-of-week, e.g. '0 3 * * *' for 03:00 every day) or six with seconds last "
+            "(e.g. '* * * * * */10' for every ten seconds)"
+        )
+    return value
+
+
+def weak_secret_key(key: str) -> str | None:
+    """Why key is too weak for production by Django's own measure (check security.W009), or None."""
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters, fewer than {SECRET_KEY_MIN_LENGTH}"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"it has {len(set(key))} distinct characters, fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS}"
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with {SECRET_KEY_INSECURE_PREFIX!r}, the mark of a key Django made for development"
+    return None

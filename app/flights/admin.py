@@ -17,6 +17,6 @@ class FlightAdmin(admin.ModelAdmin):
 
 @admin.register(Passenger)
 class PassengerAdmin(admin.ModelAdmin):
-    list_display = ("first", "last")
-    search_fields = ("first", "last")
+    list_display = ("first", "last", "email")
+    search_fields = ("first", "last", "email")
     filter_horizontal = ("flights",)

@@ -8,7 +8,8 @@ from flights.models import Flight, Passenger
 
 
 class BookingForm(forms.Form):
-    """Book one passenger onto a flight; only passengers not already on it are valid choices."""
+    """Book one passenger onto a flight; only passengers not already on it are valid choices, and only a
+    flight that is_valid_flight() can be booked at all."""
 
     passenger = forms.ModelChoiceField(
         queryset=Passenger.objects.none(),
@@ -23,6 +24,17 @@ class BookingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.flight = flight
         self.fields["passenger"].queryset = Passenger.objects.exclude(flights=flight)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Such flights can be stored (e.g. through the admin) but nobody can fly them.
+        if not self.flight.is_valid_flight():
+            raise forms.ValidationError(
+                f"Flight {self.flight.id} cannot be booked: its origin and destination must differ and its "
+                "duration must not be negative.",
+                code="invalid_flight",
+            )
+        return cleaned
 
     def save(self) -> Passenger:
         passenger: Passenger = self.cleaned_data["passenger"]

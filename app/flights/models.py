@@ -36,6 +36,8 @@ class Flight(models.Model):
 class Passenger(models.Model):
     first = models.CharField(max_length=64)
     last = models.CharField(max_length=64)
+    # Where booking confirmations go; a passenger without one is booked all the same, with no e-mail.
+    email = models.EmailField(blank=True)
     flights = models.ManyToManyField(Flight, blank=True, related_name="passengers")
 
     class Meta:

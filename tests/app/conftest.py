@@ -35,6 +35,18 @@ SETTINGS_VARIABLES = (
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "LOG_LEVEL",
+    "EMAIL_BACKEND",
+    "EMAIL_FILE_PATH",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "EMAIL_TIMEOUT",
+    "DEFAULT_FROM_EMAIL",
+    "CLEANUP_CRON",
+    "STALLED_JOBS_CRON",
 )
 
 # Production defaults (DEBUG off, HTTPS redirect, secure cookies, HSTS), behind a TLS-terminating proxy.
@@ -101,3 +113,10 @@ def collected_static(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 def browser() -> Client:
     """A client that enforces CSRF like production and arrives over HTTPS through the proxy."""
     return Client(enforce_csrf_checks=True, headers=HTTPS)
+
+
+@pytest.fixture(scope="session")
+def test_database_url(django_db_setup: None) -> str:
+    """The session's migrated test database, as a DATABASE_URL for the app's own processes."""
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

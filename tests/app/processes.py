@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -91,3 +92,49 @@ def gunicorn(app_dir: Path, port: int, env: dict[str, str]) -> Iterator[str]:
         process.wait(timeout=30)
         if process.stdout:
             process.stdout.close()
+
+
+class AppProcess:
+    """`app/start TYPE` as the image runs it, in a session of its own so a test can signal all of it."""
+
+    def __init__(
+        self, process_type: str, env: dict[str, str], log: Path, start: Path = APP_DIR / "start"
+    ) -> None:
+        self.log = log
+        with log.open("w") as output:
+            self.process = subprocess.Popen(
+                [start, process_type],
+                env=process_env(env),
+                stdout=output,  # a file, not a pipe: a chatty process never blocks on a full pipe
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def signal(self, number: signal.Signals) -> None:
+        os.killpg(self.process.pid, number)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait for the exit; return its status (SIGKILL after timeout)."""
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+            raise RuntimeError(f"{self.process.args} ignored SIGTERM:\n{self.output()}") from None
+
+
+@contextmanager
+def app_process(process_type: str, env: dict[str, str], log: Path) -> Iterator[AppProcess]:
+    """Run a process type until the block ends (killed then, if it still runs)."""
+    started = AppProcess(process_type, env, log)
+    try:
+        yield started
+    finally:
+        if started.process.poll() is None:
+            started.signal(signal.SIGKILL)
+            started.process.wait(timeout=30)

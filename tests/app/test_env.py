@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from airline import env
 from django.core.exceptions import ImproperlyConfigured
@@ -63,3 +65,47 @@ def test_log_level() -> None:
     assert env.log_level({}, "LOG_LEVEL", "WARNING") == "WARNING"
     with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL='loud' is not a log level"):
         env.log_level({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "INFO")
+
+
+def test_choice() -> None:
+    choices = ("smtp", "file")
+    assert env.choice({"EMAIL_BACKEND": " SMTP "}, "EMAIL_BACKEND", choices, "file") == "smtp"
+    assert env.choice({}, "EMAIL_BACKEND", choices, "file") == "file"
+    with pytest.raises(
+        ImproperlyConfigured, match="EMAIL_BACKEND='carrier-pigeon' is not one of: smtp, file"
+    ):
+        env.choice({"EMAIL_BACKEND": "carrier-pigeon"}, "EMAIL_BACKEND", choices, "file")
+
+
+@pytest.mark.parametrize("schedule", ["0 3 * * *", "*/5 * * * *", "* * * * * */10", " 0  3 * * * "])
+def test_cron_takes_five_fields_or_six_with_seconds(schedule: str) -> None:
+    assert env.cron({"CLEANUP_CRON": schedule}, "CLEANUP_CRON", "* * * * *") == " ".join(schedule.split())
+
+
+@pytest.mark.parametrize("schedule", ["every night", "61 * * * *", "* * *", "@daily", "* * * * * * * *"])
+def test_cron_rejects_anything_else_naming_the_variable(schedule: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"CLEANUP_CRON='.*' is not a cron schedule; use five"):
+        env.cron({"CLEANUP_CRON": schedule}, "CLEANUP_CRON", "* * * * *")
+
+
+def test_cron_unset_is_the_default() -> None:
+    assert env.cron({}, "CLEANUP_CRON", "0 3 * * *") == "0 3 * * *"
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("x", "it has 1 characters, fewer than 50"),
+        ("a" * 49, "it has 49 characters, fewer than 50"),
+        ("abcd" * 20, "it has 4 distinct characters, fewer than 5"),
+        ("django-insecure-" + "k3y" * 20, "it starts with 'django-insecure-'"),
+    ],
+)
+def test_weak_secret_keys_by_djangos_own_measure(key: str, reason: str) -> None:
+    weakness = env.weak_secret_key(key)
+    assert weakness is not None and weakness.startswith(reason)
+
+
+def test_a_long_random_secret_key_is_not_weak() -> None:
+    assert env.weak_secret_key("abcde" * 10) is None  # exactly the limits: 50 characters, 5 distinct
+    assert env.weak_secret_key(secrets.token_urlsafe(50)) is None

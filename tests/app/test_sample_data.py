@@ -27,7 +27,7 @@ def counts() -> tuple[int, int, int, int]:
 
 def test_loads_the_sample_set() -> None:
     output = load()
-    bookings = sum(len(booked) for _, _, booked in PASSENGERS)
+    bookings = sum(len(booked) for *_, booked in PASSENGERS)
     assert counts() == (len(AIRPORTS), len(FLIGHTS), len(PASSENGERS), bookings)
     assert f"created {len(AIRPORTS)} airports" in output
     assert all(flight.is_valid_flight() for flight in Flight.objects.all())
@@ -47,3 +47,16 @@ def test_completes_a_partial_load() -> None:
     load()
     assert Airport.objects.filter(code="JFK").count() == 1
     assert counts()[0] == len(AIRPORTS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_release_phase_migrates_and_loads_the_sample_data_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOAD_SAMPLE_DATA", raising=False)
+    call_command("release", verbosity=0)
+    assert not Airport.objects.exists()
+    monkeypatch.setenv("LOAD_SAMPLE_DATA", "true")
+    call_command("release", verbosity=0)
+    call_command("release", verbosity=0)  # a second release adds nothing
+    assert Airport.objects.filter(code="JFK").count() == 1

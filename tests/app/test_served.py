@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 
 from tests.app.processes import HOST, copy_app, gunicorn, manage, production_env
 from tests.support.docker import free_port
@@ -21,13 +20,6 @@ def built_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = manage("collectstatic", "--noinput", env={"SECRET_KEY": secrets.token_urlsafe(50)}, cwd=app)
     assert result.returncode == 0, result.stderr
     return app
-
-
-@pytest.fixture(scope="module")
-def test_database_url(django_db_setup: None) -> str:
-    """The session's migrated test database, as a DATABASE_URL."""
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ import json
 import secrets
 from pathlib import Path
 
+import pytest
+
 from tests.app.processes import copy_app, manage, production_env
 
 
@@ -89,3 +91,146 @@ def test_database_url_gives_persistent_checked_connections_with_a_short_connect_
     assert database["CONN_MAX_AGE"] == 60
     assert database["CONN_HEALTH_CHECKS"] is True
     assert database["OPTIONS"] == {"connect_timeout": 3, "sslmode": "require"}
+
+
+@pytest.mark.parametrize(
+    ("key", "weakness"),
+    [
+        ("x", "it has 1 characters, fewer than 50"),
+        ("k" * 64, "it has 1 distinct characters, fewer than 5"),
+        ("django-insecure-" + secrets.token_urlsafe(50), "it starts with 'django-insecure-'"),
+    ],
+)
+def test_a_weak_secret_key_with_debug_off_is_refused_saying_how_to_make_one(key: str, weakness: str) -> None:
+    result = manage("check", env=production_env(SECRET_KEY=key))
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: SECRET_KEY is too weak for DEBUG off: {weakness}" in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr
+    assert len(key) == 1 or key not in result.stderr  # the message never shows the key itself
+
+
+def test_a_weak_secret_key_is_accepted_for_development() -> None:
+    result = manage("check", env=production_env(SECRET_KEY="x", DEBUG="true"))
+    assert result.returncode == 0, result.stderr
+
+
+MAIL_SETTINGS = (
+    "EMAIL_BACKEND",
+    "EMAIL_FILE_PATH",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "EMAIL_TIMEOUT",
+    "DEFAULT_FROM_EMAIL",
+)
+SHOW_MAIL = (
+    "from django.conf import settings; import json; "
+    f"print(json.dumps({{name: getattr(settings, name) for name in {MAIL_SETTINGS!r}}}))"
+)
+
+
+def mail_settings(**env: str) -> dict[str, object]:
+    shown = manage("shell", "--no-imports", "-c", SHOW_MAIL, env=production_env(**env))
+    assert shown.returncode == 0, shown.stderr
+    return dict(json.loads(shown.stdout))
+
+
+def test_mail_goes_over_smtp_in_production_with_the_servers_settings() -> None:
+    shown = mail_settings(
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="587",
+        EMAIL_HOST_USER="airline",
+        EMAIL_HOST_PASSWORD=" pass word ",
+        EMAIL_USE_TLS="true",
+        DEFAULT_FROM_EMAIL="Airline <bookings@airline.test>",
+    )
+    assert shown == {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_FILE_PATH": None,
+        "EMAIL_HOST": "smtp.example.com",
+        "EMAIL_PORT": 587,
+        "EMAIL_HOST_USER": "airline",
+        "EMAIL_HOST_PASSWORD": " pass word ",  # a password is taken as given
+        "EMAIL_USE_TLS": True,
+        "EMAIL_USE_SSL": False,
+        "EMAIL_TIMEOUT": 10,
+        "DEFAULT_FROM_EMAIL": "Airline <bookings@airline.test>",
+    }
+    assert mail_settings()["EMAIL_HOST"] == "localhost"
+
+
+def test_mail_is_printed_in_development_and_written_to_files_given_a_directory() -> None:
+    assert mail_settings(DEBUG="true")["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+    shown = mail_settings(EMAIL_FILE_PATH="/tmp/mail")
+    assert shown["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert shown["EMAIL_FILE_PATH"] == "/tmp/mail"
+    explicit = mail_settings(EMAIL_FILE_PATH="/tmp/mail", EMAIL_BACKEND="dummy")
+    assert explicit["EMAIL_BACKEND"] == "django.core.mail.backends.dummy.EmailBackend"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"EMAIL_BACKEND": "sendmail"},
+            "EMAIL_BACKEND='sendmail' is not one of: smtp, console, file, locmem",
+        ),
+        ({"EMAIL_BACKEND": "file"}, "EMAIL_BACKEND=file needs EMAIL_FILE_PATH"),
+        ({"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are both on"),
+        ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp' is not an integer"),
+        ({"CLEANUP_CRON": "nightly"}, "CLEANUP_CRON='nightly' is not a cron schedule"),
+        ({"STALLED_JOBS_CRON": "* * *"}, "STALLED_JOBS_CRON='* * *' is not a cron schedule"),
+    ],
+)
+def test_bad_mail_or_schedule_settings_name_their_variable(env: dict[str, str], message: str) -> None:
+    result = manage("check", env=production_env(**env))
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+# The worker imports PROCRASTINATE_IMPORT_PATHS when it starts (perform_import_paths); so does this.
+SHOW_SCHEDULE = (
+    "from procrastinate.contrib.django import app; import json; app.perform_import_paths(); "
+    "print(json.dumps({p.task.name: "
+    "[p.cron, p.task.queue] for p in app.periodic_registry.periodic_tasks.values()}))"
+)
+
+
+def test_the_schedule_is_the_apps_own_and_its_cron_comes_from_the_environment() -> None:
+    default = manage("shell", "--no-imports", "-c", SHOW_SCHEDULE, env=production_env())
+    assert default.returncode == 0, default.stderr
+    # The last line: procrastinate logs each registration (with its cron) to stdout before.
+    assert json.loads(default.stdout.splitlines()[-1]) == {
+        "airline.tasks.clean_up": ["0 3 * * *", "scheduled"],
+        "airline.tasks.retry_stalled_jobs": ["* * * * *", "scheduled"],
+    }
+    env = production_env(CLEANUP_CRON="* * * * * */2", STALLED_JOBS_CRON="*/5 * * * *")
+    short = manage("shell", "--no-imports", "-c", SHOW_SCHEDULE, env=env)
+    assert json.loads(short.stdout.splitlines()[-1]) == {
+        "airline.tasks.clean_up": ["* * * * * */2", "scheduled"],
+        "airline.tasks.retry_stalled_jobs": ["*/5 * * * *", "scheduled"],
+    }
+
+
+SEND = "from django.core.mail import send_mail; send_mail('Hello', 'Body', None, ['someone@airline.test'])"
+
+
+@pytest.mark.parametrize("backend", ["file", "console", "locmem", "dummy"])
+def test_every_backend_name_sends(backend: str, tmp_path: Path) -> None:
+    """Each short name loads one of Django's backends, which takes a message."""
+    sent = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        SEND,
+        env=production_env(EMAIL_BACKEND=backend, EMAIL_FILE_PATH=str(tmp_path)),
+    )
+    assert sent.returncode == 0, sent.stderr
+    if backend == "file":
+        (written,) = tmp_path.iterdir()
+        assert "To: someone@airline.test" in written.read_text()
+    if backend == "console":
+        assert "Subject: Hello" in sent.stdout

@@ -4,8 +4,12 @@ import re
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import mail
+from django.db import DatabaseError
 from django.test import Client
 from flights.models import Airport, Flight, Passenger
+from flights.tasks import send_booking_confirmation
+from procrastinate.contrib.django.models import ProcrastinateJob
 
 from tests.app.conftest import HTTPS, ORIGIN
 
@@ -164,3 +168,53 @@ def test_static_files_are_hashed_and_cached_for_ever(browser: Client) -> None:
     response = browser.get(match.group(1))
     assert response.status_code == 200
     assert response["Cache-Control"] == "max-age=315360000, public, immutable"
+
+
+CONFIRMATION = "flights.tasks.send_booking_confirmation"
+
+
+def test_a_booking_queues_exactly_one_confirmation(
+    browser: Client, flight: Flight, hermione: Passenger
+) -> None:
+    response = book(browser, flight.id, csrf_token(browser, flight), passenger=hermione.id)
+    assert response.status_code == 302
+    jobs = list(ProcrastinateJob.objects.values_list("task_name", "queue_name", "status", "args"))
+    assert jobs == [(CONFIRMATION, "default", "todo", {"passenger_id": hermione.id, "flight_id": flight.id})]
+    assert not mail.outbox  # sent by a worker, not by the request
+
+
+def test_a_refused_booking_queues_nothing(browser: Client, flight: Flight, harry: Passenger) -> None:
+    assert book(browser, flight.id, csrf_token(browser, flight), passenger=harry.id).status_code == 400
+    assert not ProcrastinateJob.objects.exists()
+
+
+def test_a_booking_whose_job_cannot_be_written_is_not_saved(
+    browser: Client, flight: Flight, hermione: Passenger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job is written in the booking's transaction: either both are saved or neither is."""
+
+    def fail(**kwargs: object) -> None:
+        raise DatabaseError("the queue is unavailable")
+
+    monkeypatch.setattr(send_booking_confirmation, "defer", fail)
+    token = csrf_token(browser, flight)
+    browser.raise_request_exception = False
+    assert book(browser, flight.id, token, passenger=hermione.id).status_code == 500
+    assert not flight.passengers.exists()
+
+
+@pytest.mark.parametrize(("same_airport", "duration"), [(True, 60), (False, -5), (True, -5)])
+def test_a_flight_that_is_not_valid_cannot_be_booked(
+    browser: Client, hermione: Passenger, same_airport: bool, duration: int
+) -> None:
+    jfk = Airport.objects.create(code="JFK", city="New York")
+    other = jfk if same_airport else Airport.objects.create(code="LHR", city="London")
+    broken = Flight.objects.create(origin=jfk, destination=other, duration=duration)
+    response = book(browser, broken.id, csrf_token(browser, broken), passenger=hermione.id)
+    assert response.status_code == 400
+    assert (
+        f"Flight {broken.id} cannot be booked: its origin and destination must differ and its duration must "
+        "not be negative." in response.content.decode()
+    )
+    assert not broken.passengers.exists()
+    assert not ProcrastinateJob.objects.exists()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import secrets
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import requests
 from psycopg import sql
 
 from tests.support.docker import ROOT, SCRIPTS, docker, wait_http
@@ -111,9 +113,12 @@ class Containers:
         self.image = image
         self.started: list[str] = []
 
-    def run(self, *command: str, env: Mapping[str, str], user: str | None = None) -> str:
-        """Start a container in the background; return its id."""
+    def run(
+        self, *command: str, env: Mapping[str, str], user: str | None = None, volumes: Sequence[str] = ()
+    ) -> str:
+        """Start a container in the background (volumes: `-v` specs); return its id."""
         options = ["--detach", "--network", "host", *env_args(env)]
+        options += [arg for volume in volumes for arg in ("--volume", volume)]
         if user is not None:
             options += ["--user", user]
         container = docker(
@@ -123,10 +128,16 @@ class Containers:
         return container
 
     def once(
-        self, *command: str, env: Mapping[str, str], user: str | None = None, check: bool = True
+        self,
+        *command: str,
+        env: Mapping[str, str],
+        user: str | None = None,
+        check: bool = True,
+        volumes: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
         """Run a command to completion in a new container (removed afterwards)."""
         options = ["--rm", "--network", "host", *env_args(env)]
+        options += [arg for volume in volumes for arg in ("--volume", volume)]
         if user is not None:
             options += ["--user", user]
         result = subprocess.run(
@@ -143,10 +154,15 @@ class Containers:
         return result
 
     def serve(
-        self, env: Mapping[str, str], *command: str, user: str | None = None, timeout: float = 90
+        self,
+        env: Mapping[str, str],
+        *command: str,
+        user: str | None = None,
+        timeout: float = 90,
+        volumes: Sequence[str] = (),
     ) -> str:
         """Start the web process (the image's CMD unless command is given) and wait until /healthz is 200."""
-        container = self.run(*command, env=env, user=user)
+        container = self.run(*command, env=env, user=user, volumes=volumes)
         try:
             wait_http(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=timeout)
         except TimeoutError as err:
@@ -176,3 +192,26 @@ def logs(container: str) -> str:
         check=False,
     )
     return result.stdout
+
+
+def book_a_passenger(site: str, port: str, flight_id: int) -> int:
+    """Book the first passenger the flight's form offers, as a browser behind the TLS proxy does (CSRF
+    cookie and token from the flight page); return the passenger's id."""
+    proxied = {"X-Forwarded-Proto": "https"}
+    page = requests.get(f"{site}/{flight_id}/", headers=proxied, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    passenger = re.search(r'<option value="(\d+)">', page.text)
+    assert token and passenger, page.text
+    booked = requests.post(
+        f"{site}/{flight_id}/book/",
+        data={"passenger": passenger.group(1), "csrfmiddlewaretoken": token.group(1)},
+        headers={
+            **proxied,
+            "Origin": f"https://127.0.0.1:{port}",
+            "Cookie": f"csrftoken={page.cookies['csrftoken']}",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert booked.status_code == 302, booked.text[:2000]
+    return int(passenger.group(1))

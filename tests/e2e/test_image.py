@@ -340,3 +340,65 @@ def test_deploy_checks_pass_with_production_settings(containers: Containers, app
         "python", "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=app_env, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_secret_files_become_the_processes_environment(
+    containers: Containers, app_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Swarm mounts each secret as /run/secrets/<NAME>; the entrypoint exports those named like variables."""
+    mounted = tmp_path / "secrets"
+    mounted.mkdir()
+    (mounted / "SECRET_KEY").write_text(app_env["SECRET_KEY"] + "\n")  # a trailing newline is dropped
+    (mounted / "DATABASE_URL").write_text(app_env["DATABASE_URL"])
+    (mounted / "lower_case").write_text("not a variable name")
+    (mounted / "NOT-A-NAME").write_text("not a variable name")
+    (mounted / "DIRECTORY").mkdir()
+    for path in mounted.iterdir():
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    volumes = [f"{mounted}:/run/secrets:ro"]
+    env = {k: v for k, v in app_env.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
+
+    shown = containers.once("env", env=env, volumes=volumes).stdout.splitlines()
+    assert f"SECRET_KEY={app_env['SECRET_KEY']}" in shown
+    assert f"DATABASE_URL={app_env['DATABASE_URL']}" in shown
+    assert not [line for line in shown if line.startswith(("lower_case=", "NOT-A-NAME=", "DIRECTORY="))]
+
+    # The release and the web process take their settings from those files alone.
+    containers.once("/app/start", "release", env=env, volumes=volumes)
+    site = f"http://127.0.0.1:{env['PORT']}"
+    containers.serve(env, volumes=volumes)
+    assert requests.get(f"{site}/", headers=PROXIED, timeout=10).status_code == 200
+
+
+def stop(container: str) -> float:
+    """`docker stop` (SIGTERM, SIGKILL after 30 s); the seconds it took."""
+    started = time.monotonic()
+    docker("stop", "--time", "30", container)
+    return time.monotonic() - started
+
+
+def test_with_drain_seconds_the_web_process_serves_on_after_sigterm_then_stops_cleanly(
+    containers: Containers, app_env: dict[str, str]
+) -> None:
+    prepared_database(containers, app_env)
+    healthz = f"http://127.0.0.1:{app_env['PORT']}/healthz"
+    draining = containers.serve({**app_env, "DRAIN_SECONDS": "3"})
+    stopping = subprocess.Popen(["docker", "stop", "--time", "30", draining])
+    started = time.monotonic()
+    time.sleep(1.5)
+    assert requests.get(healthz, timeout=5).status_code == 200, "it stopped serving within the drain"
+    assert stopping.wait(timeout=60) == 0
+    assert time.monotonic() - started >= 3
+    assert docker("inspect", "--format", "{{.State.ExitCode}}", draining).strip() == "0"
+
+    # Without a drain, gunicorn gets SIGTERM at once and stops as fast.
+    direct = containers.serve(app_env)
+    assert stop(direct) < 3
+    assert docker("inspect", "--format", "{{.State.ExitCode}}", direct).strip() == "0"
+
+
+def test_a_container_named_for_a_process_type_runs_it(
+    containers: Containers, app_env: dict[str, str]
+) -> None:
+    released = containers.once(env={**app_env, "PROCESS_TYPE": "release"})
+    assert "Applying flights.0001_initial... OK" in released.stdout

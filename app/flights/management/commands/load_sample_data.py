@@ -28,12 +28,13 @@ FLIGHTS = [
     ("NRT", "JFK", 770),
 ]
 
-# (first, last, the indexes in FLIGHTS of the flights they are booked on)
+# (first, last, e-mail, the indexes in FLIGHTS of the flights they are booked on); example.com is reserved
+# for examples (RFC 2606), so no confirmation sent to these addresses reaches anyone.
 PASSENGERS = [
-    ("Harry", "Potter", [0, 1]),
-    ("Ron", "Weasley", [0]),
-    ("Hermione", "Granger", [2, 4]),
-    ("Ginny", "Weasley", [3]),
+    ("Harry", "Potter", "harry.potter@example.com", [0, 1]),
+    ("Ron", "Weasley", "ron.weasley@example.com", [0]),
+    ("Hermione", "Granger", "hermione.granger@example.com", [2, 4]),
+    ("Ginny", "Weasley", "ginny.weasley@example.com", [3]),
 ]
 
 
@@ -54,8 +55,10 @@ class Command(BaseCommand):
             )
             flights.append(flight)
             created["flights"] += new
-        for first, last, booked in PASSENGERS:
-            passenger, new = Passenger.objects.get_or_create(first=first, last=last)
+        for first, last, email, booked in PASSENGERS:
+            passenger, new = Passenger.objects.get_or_create(
+                first=first, last=last, defaults={"email": email}
+            )
             created["passengers"] += new
             missing = {flights[i] for i in booked} - set(passenger.flights.all())
             passenger.flights.add(*missing)
