@@ -8,12 +8,14 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from contract import ROOT
+
 # Variables of the caller's own Pulumi setup that must not leak into the copy's.
 PRIVATE = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "VIRTUAL_ENV")
 
@@ -84,6 +86,71 @@ class LocalStack:
                 reason=errors[-1] if errors else f"exit status {result.returncode}",
             )
         return result
+
+    @property
+    def app_name(self) -> str:
+        return str(self.config("flightdeck:appName"))
+
+    def commit(self, message: str) -> None:
+        """Commit the copy's changes, as a user's checkout would have them."""
+        identity = ["-c", "user.name=flightdeck", "-c", "user.email=flightdeck@localhost"]
+        for command in (["add", "-A"], [*identity, "commit", "-q", "--allow-empty", "-m", message]):
+            subprocess.run(["git", *command], cwd=self.root, check=True, capture_output=True)
+
+    def git_status(self) -> str:
+        """`git status --porcelain` of the copy: empty when no command wrote into the work tree."""
+        return subprocess.run(
+            ["git", "status", "--porcelain"], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout
+
+    @staticmethod
+    def last_summary(stdout: str) -> dict[str, int]:
+        """The resource changes an up/refresh/destroy reported (tools/pulumi_inline.py's last line)."""
+        changes: dict[str, int] = json.loads(stdout.strip().splitlines()[-1])["resourceChanges"]
+        return changes
+
+    def _docker(self, *args: str) -> str:
+        return subprocess.run(
+            ["docker", *args], env=self.env, check=True, capture_output=True, text=True, timeout=120
+        ).stdout
+
+    def release_images(self) -> list[str]:
+        """The images of the stack's recorded releases, oldest first."""
+        listed = self._docker(
+            "config", "ls", "--filter", f"label=flightdeck.release={self.app_name}",
+            "--format", '{{.Label "flightdeck.number"}} {{.Label "flightdeck.image"}}',
+        )  # fmt: skip
+        return [image for _, image in sorted((int(n), i) for n, i in (line.split() for line in listed.splitlines()))]
+
+    def psql(self, query: str) -> str:
+        """A query in the stack's database, through its container's local socket."""
+        [container] = self._docker(
+            "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.app_name}_db"
+        ).split()
+        return self._docker("exec", container, "psql", "-U", "app", "-d", "app", "-tAc", query).strip()
+
+    def forget_own_records_and_add_legacy_ones(self) -> None:
+        """Make the state look like an older flightdeck's: no record of the generated secrets and the
+        deployment (that layout had pulumi-random's and pulumi-command's instead), while the stack runs."""
+        state = self.export(show_secrets=False)
+        resources = state["deployment"]["resources"]
+        ours = ("pulumi-python:dynamic/flightdeck:GeneratedSecret", "pulumi-python:dynamic/flightdeck:SwarmDeployment")
+        kept = [r for r in resources if r["type"] not in ours]
+        stack_urn = next(r["urn"] for r in kept if r["type"] == "pulumi:pulumi:Stack")
+        prefix = stack_urn.split("::pulumi:pulumi:Stack::")[0]
+        for package, kind, name in (
+            ("random", "random:index/randomPassword:RandomPassword", "database-password"),
+            ("command", "command:local:Command", "swarm-deploy"),
+        ):
+            provider = f"{prefix}::pulumi:providers:{package}::default"
+            kept.append({"urn": provider, "custom": True, "id": str(uuid.uuid4()), "type": f"pulumi:providers:{package}",
+                         "parent": stack_urn, "inputs": {}, "outputs": {}})  # fmt: skip
+            kept.append({"urn": f"{prefix}::{kind}::{name}", "custom": True, "id": name, "type": kind,
+                         "parent": stack_urn, "provider": f"{provider}::{kept[-1]['id']}", "inputs": {}, "outputs": {}})  # fmt: skip
+        state["deployment"]["resources"] = kept
+        path = self.root / ".pulumi-state" / "legacy-state.json"
+        path.write_text(json.dumps(state))
+        self.run("cli", "stack", "import", "--file", str(path))
 
     def preview(self) -> dict[str, Any]:
         """The planned steps ({op, urn, type}) and change summary of a preview."""

@@ -131,12 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.operation == "preview":
             planned = preview(stack, args.expect_no_changes, args.json)
             print(json.dumps(planned, indent=2) if args.json else planned["changeSummary"])
-        elif args.operation == "up":
-            stack.up(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
-        elif args.operation == "refresh":
-            stack.refresh(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
         else:
-            stack.destroy(on_output=print, color="never")
+            if args.operation == "up":
+                result = stack.up(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
+            elif args.operation == "refresh":
+                result = stack.refresh(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
+            else:
+                result = stack.destroy(on_output=print, color="never")
+            # The last line: what changed, for scripts (tests, benchmarks) to read.
+            print(json.dumps({"resourceChanges": result.summary.resource_changes}))
     except auto.CommandError as error:
         # The CLI's output has been printed already; its error lines say why it stopped.
         reasons = [line.strip() for line in str(error).splitlines() if line.strip().startswith("error:")]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pulumi
 
-from components.settings import load
-from components.targets import deploy
+from settings import load
+from targets import deploy
 from tests.support.pulumi_mocks import RecordingMocks, use_mocks
 from tests.support.stacks import stack_config
 
@@ -22,8 +22,8 @@ def run_program(stack: str, **overrides: Any) -> tuple[RecordingMocks, dict[str,
 
     @pulumi.runtime.test  # type: ignore[misc]
     def program() -> pulumi.Output[None]:
-        outputs = deploy(load())
-        return pulumi.Output.from_input(dict(outputs)).apply(resolved.update)
+        outputs = deploy(load()).exports()
+        return pulumi.Output.from_input(outputs).apply(resolved.update)
 
     program()
     return mocks, resolved

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import yaml
 
 
 @dataclass
@@ -21,14 +22,18 @@ class Declared:
     provider: str | None
 
 
+GENERATED_SECRET = "pulumi-python:dynamic/flightdeck:GeneratedSecret"
+SWARM_DEPLOYMENT = "pulumi-python:dynamic/flightdeck:SwarmDeployment"
+IMAGE_COPY = "pulumi-python:dynamic/flightdeck:ImageCopy"
+MOCK_SECRET = "mock-generated-secret-0123456789"  # noqa: S105 (what the mocks give every GeneratedSecret)
+
 # Outputs a provider computes that the programs read; mocks echo inputs and add these.
 COMPUTED: dict[str, dict[str, Any]] = {
-    "random:index/randomPassword:RandomPassword": {
-        "result": "mock-random-password-0123456789",
-        # bcrypt (cost 4) of that result, as the provider computes it (the registry's htpasswd line)
-        "bcryptHash": "$2a$04$CduUoGf2uCIOIjUXZgcK0ee8nXnM3HzIeia8D5.Bb.hdXNaYR8vjS",
+    GENERATED_SECRET: {
+        "value": MOCK_SECRET,
+        # bcrypt (cost 4) of that value, as the provider computes it (the registry's htpasswd line)
+        "bcrypt_hash": "$2a$04$CduUoGf2uCIOIjUXZgcK0ee8nXnM3HzIeia8D5.Bb.hdXNaYR8vjS",
     },
-    "random:index/randomString:RandomString": {"result": "mock-random-string"},
     "docker-build:index:Image": {
         "digest": "sha256:" + "ab" * 32,
         "ref": "registry.example/flightdeck/web@sha256:" + "ab" * 32,
@@ -62,10 +67,22 @@ COMPUTED: dict[str, dict[str, Any]] = {
         "version": 2,
         "status": "succeeded",
     },
-    "command:local:Command": {"stdout": "", "stderr": ""},
 }
 # Providers whose ids are numbers that programs pass on as ints (e.g. Linode's firewall `linodes`).
 NUMERIC_IDS = ("linode:",)
+
+
+def derived(kind: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs the flightdeck providers compute from their inputs: the image a deployment serves, the ref of
+    a copied image."""
+    if kind == SWARM_DEPLOYMENT and inputs.get("app_services"):
+        document = yaml.safe_load(inputs["stack_file"])
+        image = document["services"][inputs["app_services"][0]]["image"]
+        return {"image": image, "last_release": {"number": 1, "image": image}}
+    if kind == IMAGE_COPY:
+        digest = str(inputs["source"]).rsplit("@", 1)[1]
+        return {"ref": f"{inputs['repository']}@{digest}", "digest": digest}
+    return {}
 
 
 @dataclass
@@ -75,7 +92,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(Declared(args.typ, args.name, dict(args.inputs), args.provider))
-        outputs = {**args.inputs, **self.computed.get(args.typ, {})}
+        outputs = {**args.inputs, **self.computed.get(args.typ, {}), **derived(args.typ, args.inputs)}
         numeric = args.typ.startswith(NUMERIC_IDS)
         return (str(len(self.resources)) if numeric else f"{args.name}-id"), outputs
 

@@ -1,0 +1,43 @@
+"""Changes to the app that tests deploy: each is {path under app/: new text}, applied to a copy of app/."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from contract import APP_DIR
+
+
+def apply(app: Path, files: Mapping[str, str]) -> None:
+    for name, text in files.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_text(text)
+
+
+@contextmanager
+def app_copy(files: Mapping[str, str]) -> Iterator[Path]:
+    """A temporary copy of app/ with some files replaced or added (the tree itself is never modified)."""
+    with tempfile.TemporaryDirectory(prefix="flightdeck-app-") as tmp:
+        context = Path(tmp) / "app"
+        shutil.copytree(APP_DIR, context, ignore=shutil.ignore_patterns("__pycache__", ".venv", "staticfiles"))
+        apply(context, files)
+        yield context
+
+
+def marked_page(marker: str, app: Path = APP_DIR) -> dict[str, str]:
+    """A visible change to every page: the marker in the base template."""
+    base = app / "flights" / "templates" / "flights" / "base.html"
+    return {"flights/templates/flights/base.html": base.read_text() + f"\n<!-- {marker} -->\n"}
+
+
+def broken_health(app: Path = APP_DIR) -> dict[str, str]:
+    """An image whose web process starts but whose /healthz always answers 503."""
+    health = (app / "airline" / "health.py").read_text()
+    health += (
+        "\n\n@never_cache\n@require_safe\ndef healthz(request: HttpRequest) -> JsonResponse:  # noqa: F811\n"
+        '    return JsonResponse({"status": "error", "database": "broken on purpose"}, status=503)\n'
+    )
+    return {"airline/health.py": health}
