@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_linode as linode
 
-from components.linode_labels import label, tags
 from components.linode_vms import LinodeVm
 from contract import HEALTH_PATH
+from render.linode_labels import label, tags
 
 # (port, protocol, check) of each NodeBalancer config.
 PORTS = ((80, "http", "http"), (443, "tcp", "connection"))

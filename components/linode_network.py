@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_linode as linode
 
-from components.linode_labels import label, tags
+from render.linode_labels import label, tags
 
 ANYWHERE_V4 = "0.0.0.0/0"
 ANYWHERE_V6 = "::/0"
@@ -85,10 +85,9 @@ class LinodeNetworkArgs:
 
 
 class LinodeNetwork(pulumi.ComponentResource):
-    """Outputs: firewall_id, vpc_id, subnet_id (ints, for the VMs), subnet (the CIDR, plain)."""
+    """Outputs: firewall_id, subnet_id (ints, for the VMs), subnet (the CIDR, plain)."""
 
     firewall_id: pulumi.Output[int]
-    vpc_id: pulumi.Output[int]
     subnet_id: pulumi.Output[int]
     subnet: str
 
@@ -104,9 +103,8 @@ class LinodeNetwork(pulumi.ComponentResource):
             description="flightdeck: the swarm's own network",
             opts=child,
         )
-        self.vpc_id = vpc.id.apply(_as_int)
         subnet = linode.VpcSubnet(
-            f"{name}-subnet", vpc_id=self.vpc_id, label="swarm", ipv4=VPC_SUBNET, opts=child
+            f"{name}-subnet", vpc_id=vpc.id.apply(_as_int), label="swarm", ipv4=VPC_SUBNET, opts=child
         )
         self.subnet_id = subnet.id.apply(_as_int)
         self.subnet = VPC_SUBNET
@@ -124,7 +122,6 @@ class LinodeNetwork(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "firewall_id": self.firewall_id,
-                "vpc_id": self.vpc_id,
                 "subnet_id": self.subnet_id,
                 "subnet": self.subnet,
             }

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_linode as linode
 
-from components.linode_labels import label
+from render.linode_labels import label
 
 BACKUP_PREFIX = "backups/"
 

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 import pulumi
 import pulumi_linode as linode
 
-from components.linode_labels import label
+from render.linode_labels import label
 
 ENGINE = "postgresql/16"
 DATABASE = "defaultdb"  # the database Linode creates

@@ -23,11 +23,11 @@ from typing import Any
 import pulumi
 import pulumi_linode as linode
 
-from components.linode_labels import label, tags
 from components.linode_network import VPC_SUBNET, LinodeNetwork, LinodeNetworkArgs, vpc_address
 from providers.generated_secret import GeneratedSecret, GeneratedSecretArgs
 from providers.generated_ssh_key import GeneratedSshKey
 from render import cloud_init
+from render.linode_labels import label, tags
 from settings import LinodeOptions, Role
 
 # Linode's shared private network in every region (the VMs' private_ip_address is in it).

@@ -1,8 +1,9 @@
 """The policy pack's rules, called offline with the argument objects pulumi-policy builds for them, and the
-whole pack over the resources HerokuApp declares for dev and prod (Pulumi mocks)."""
+whole pack over what HerokuApp and the Linode components really declare (Pulumi mocks)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -13,34 +14,52 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ResourceValidationArgs,
 )
+from pydantic import SecretStr
 
-from components.heroku import HerokuApp, HerokuAppArgs
-from components.settings import parse
+from components.heroku_app import HerokuApp, HerokuAppArgs
+from components.linode_object_storage import LinodeObjectStorage, LinodeObjectStorageArgs
+from components.linode_postgres import LinodePostgres, LinodePostgresArgs
+from components.linode_vms import LinodeVms, LinodeVmsArgs
 from policy.rules import (
     ADDON,
     APP,
+    BUCKET,
     CONFIG_ASSOCIATION,
+    DATABASE,
+    FIREWALL,
+    INSTANCE,
     POLICIES,
     RELEASE,
+    bucket_versioned,
+    covers_port,
     entropy,
+    firewall_locked_down,
     images_pinned,
     no_plain_secrets,
-    prod_postgres,
+    prod_data_protected,
+    prod_postgres_plan,
     release_by_digest,
     secret_reason,
     stack_of,
+    world_open,
 )
-from tests.support.pulumi_mocks import use_mocks
+from settings import AppSettings, HerokuOptions, HerokuPostgresPlan
+from tests.support.linode_mocks import linode_options, run
 from tests.support.secrets import reveal
-from tests.support.stacks import stack_config
 
 DIGEST = "sha256:" + "ab" * 32
+WEB = {"label": "allow-https", "action": "ACCEPT", "protocol": "TCP", "ports": "443", "ipv4s": ["0.0.0.0/0"]}
 
 
 def args(
-    resource_type: str, props: dict[str, Any], *, stack: str = "prod", protect: bool = False
+    resource_type: str,
+    props: Mapping[str, Any],
+    *,
+    stack: str = "prod",
+    protect: bool = False,
+    config: Mapping[str, Any] | None = None,
+    name: str = "prod-postgres",
 ) -> ResourceValidationArgs:
-    name = "prod-postgres"
     urn = f"urn:pulumi:{stack}::flightdeck::flightdeck:heroku:HerokuApp${resource_type}::{name}"
     opts = PolicyResourceOptions(
         protect=protect,
@@ -50,7 +69,7 @@ def args(
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         additional_secret_outputs=[],
     )
-    return ResourceValidationArgs(resource_type, props, urn, name, opts, None)
+    return ResourceValidationArgs(resource_type, props, urn, name, opts, None, config)
 
 
 def violations(rule: Any, validation_args: ResourceValidationArgs) -> list[str]:
@@ -63,24 +82,117 @@ def test_stack_is_read_from_the_urn() -> None:
     assert stack_of("urn:pulumi:prod-eu::flightdeck::heroku:addon/addon:Addon::db") == "prod-eu"
 
 
-def test_protected_standard_postgres_in_prod_passes() -> None:
+# -- production data ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [(ADDON, {"plan": "heroku-postgresql:standard-0"}), (BUCKET, {"versioning": True}), (DATABASE, {})],
+)
+def test_production_data_must_be_protected(resource_type: str, props: dict[str, Any]) -> None:
+    assert violations(prod_data_protected, args(resource_type, props, protect=True)) == []
+    (found,) = violations(prod_data_protected, args(resource_type, props, stack="prod-eu"))
+    assert "must be protected" in found and "flightdeck:protectData true" in found
+    assert violations(prod_data_protected, args(resource_type, props, stack="dev")) == []
+    assert violations(prod_data_protected, args(resource_type, props, stack="iaas")) == []
+
+
+def test_other_addons_are_not_data() -> None:
+    assert violations(prod_data_protected, args(ADDON, {"plan": "heroku-redis:premium-0"})) == []
+
+
+def test_essential_postgres_in_prod_has_no_rollback() -> None:
+    (found,) = violations(prod_postgres_plan, args(ADDON, {"plan": "heroku-postgresql:essential-0"}))
+    assert "essential-0 has no rollback" in found and "flightdeck:herokuPostgresPlan" in found
+    assert violations(prod_postgres_plan, args(ADDON, {"plan": "heroku-postgresql:standard-0"})) == []
     assert (
-        violations(prod_postgres, args(ADDON, {"plan": "heroku-postgresql:standard-0"}, protect=True)) == []
+        violations(prod_postgres_plan, args(ADDON, {"plan": "heroku-postgresql:essential-0"}, stack="dev"))
+        == []
     )
 
 
-def test_unprotected_essential_postgres_in_prod_is_two_violations() -> None:
-    found = violations(prod_postgres, args(ADDON, {"plan": "heroku-postgresql:essential-0"}))
-    assert len(found) == 2
-    assert "must be protected" in found[0] and "flightdeck:protectDatabase" in found[0]
-    assert "essential-0 has no rollback" in found[1]
+# -- the Linode firewall and bucket ----------------------------------------------------------------------
 
 
-def test_dev_postgres_and_other_addons_are_out_of_scope() -> None:
+def firewall(*rules: dict[str, Any], inbound_policy: str = "DROP") -> dict[str, Any]:
+    return {"inboundPolicy": inbound_policy, "outboundPolicy": "ACCEPT", "inbounds": [WEB, *rules]}
+
+
+def ssh(ports: str | None = "22", protocol: str = "TCP", **networks: list[str]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"label": "allow-ssh", "action": "ACCEPT", "protocol": protocol, **networks}
+    if ports is not None:
+        rule["ports"] = ports
+    return rule
+
+
+def test_a_firewall_that_accepts_inbound_by_default_is_refused() -> None:
+    assert violations(firewall_locked_down, args(FIREWALL, firewall())) == []
+    (found,) = violations(firewall_locked_down, args(FIREWALL, firewall(inbound_policy="ACCEPT")))
+    assert "inboundPolicy must be DROP" in found
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        ssh(ipv4s=["0.0.0.0/0"]),
+        ssh(ipv6s=["::/0"]),
+        ssh(ports="20-30", ipv4s=["198.51.100.7/32", "0.0.0.0/0"]),
+        ssh(ports="80,22", ipv4s=["10.0.0.0/7"]),  # more than a /8
+        ssh(ports=None, protocol="ALL", ipv6s=["2000::/3"]),  # every port
+        ssh(ipv4s=["0.0.0.0/1", "128.0.0.0/1"]),  # the world, in halves
+    ],
+)
+def test_ssh_open_to_the_world_is_refused(rule: dict[str, Any]) -> None:
+    (found,) = violations(firewall_locked_down, args(FIREWALL, firewall(rule)))
+    assert "opens SSH (port 22) to the world" in found
+    assert "flightdeck:sshAllowList" in found and "allowSshFromAnywhere" in found
+
+
+def test_the_policy_config_accepts_world_open_ssh_on_purpose() -> None:
+    opened = firewall(ssh(ipv4s=["0.0.0.0/0"]))
     assert (
-        violations(prod_postgres, args(ADDON, {"plan": "heroku-postgresql:essential-0"}, stack="dev")) == []
+        violations(firewall_locked_down, args(FIREWALL, opened, config={"allowSshFromAnywhere": True})) == []
     )
-    assert violations(prod_postgres, args(ADDON, {"plan": "heroku-redis:mini"})) == []
+    assert (
+        len(violations(firewall_locked_down, args(FIREWALL, opened, config={"allowSshFromAnywhere": False})))
+        == 1
+    )
+    # The opt-in is for SSH only: a default of ACCEPT is refused still.
+    accepting = firewall(inbound_policy="ACCEPT")
+    assert violations(firewall_locked_down, args(FIREWALL, accepting, config={"allowSshFromAnywhere": True}))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        ssh(ipv4s=["203.0.113.0/24"], ipv6s=["2001:db8::/48"]),
+        ssh(ipv4s=["10.0.0.0/8"]),  # a /8 is the limit, as in settings
+        ssh(ports="80", ipv4s=["0.0.0.0/0"]),
+        ssh(ports="2000-3000", ipv4s=["0.0.0.0/0"]),
+        ssh(protocol="UDP", ipv4s=["0.0.0.0/0"]),
+        {**ssh(ipv4s=["0.0.0.0/0"]), "action": "DROP"},
+    ],
+)
+def test_ssh_from_a_few_networks_or_other_ports_pass(rule: dict[str, Any]) -> None:
+    assert violations(firewall_locked_down, args(FIREWALL, firewall(rule))) == []
+
+
+def test_port_ranges_and_world_sizes() -> None:
+    assert covers_port("22", 22) and covers_port("1-65535", 22) and covers_port("80, 22", 22)
+    assert covers_port(None, 22) and covers_port("", 22)
+    assert not covers_port("2222", 22) and not covers_port("23-80", 22)
+    assert world_open(["0.0.0.0/0"]) and world_open(["::/0"])
+    assert not world_open(["10.0.0.0/8", "10.0.0.0/8"])  # overlaps are counted once
+
+
+def test_the_bucket_must_be_versioned() -> None:
+    assert violations(bucket_versioned, args(BUCKET, {"versioning": True})) == []
+    for props in ({"versioning": False}, {}):
+        (found,) = violations(bucket_versioned, args(BUCKET, props))
+        assert "versioning must be on" in found
+
+
+# -- config vars and images --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -142,62 +254,92 @@ def test_release_must_name_its_image_by_digest() -> None:
 
 
 def test_other_image_references_are_pinned_advisory() -> None:
-    service = "command:local:Command"
+    service = "pulumi-python:dynamic/flightdeck:RegistryContainer"
     assert violations(images_pinned, args(service, {"image": "postgres:16"})) == [
         "prod-postgres: image 'postgres:16' is a mutable tag; pin it as <image>@sha256:<digest>"
     ]
     assert violations(images_pinned, args(service, {"image": f"postgres@{DIGEST}"})) == []
+    assert violations(images_pinned, args(INSTANCE, {"image": "linode/debian12"})) == []  # an OS image
 
 
-def test_the_pack_enforces_the_three_rules_and_advises_the_fourth() -> None:
+def test_the_pack_enforces_all_but_the_image_pins() -> None:
     levels = {policy.name: policy.enforcement_level for policy in POLICIES}
     assert levels == {
-        "prod-postgres-protected": EnforcementLevel.MANDATORY,
+        "prod-data-protected": EnforcementLevel.MANDATORY,
+        "prod-postgres-plan": EnforcementLevel.MANDATORY,
+        "linode-firewall-locked-down": EnforcementLevel.MANDATORY,
+        "linode-bucket-versioned": EnforcementLevel.MANDATORY,
         "no-secrets-in-plain-config-vars": EnforcementLevel.MANDATORY,
         "release-image-by-digest": EnforcementLevel.MANDATORY,
         "images-pinned-by-digest": EnforcementLevel.ADVISORY,
     }
 
 
-# -- the pack over what HerokuApp really declares (Pulumi mocks) ------------------------------------------
+# -- the pack over what the components really declare (Pulumi mocks) ---------------------------------------
 
 
-def pack_violations(stack: str, **overrides: Any) -> list[str]:
-    """Declare HerokuApp for the stack under mocks; run every policy of the pack on each resource."""
-    mocks = use_mocks(stack)
-    settings = parse(*stack_config(stack, **overrides))
-    assert settings.heroku is not None
-    heroku_settings = settings.heroku
-    protected: dict[str, bool] = {}
-
-    def record(args: pulumi.ResourceTransformationArgs) -> None:
-        protected[args.name] = bool(args.opts.protect)
-
-    @pulumi.runtime.test
-    def program() -> None:
-        HerokuApp(
-            stack,
-            HerokuAppArgs(settings.app, heroku_settings, lambda repo, _: f"{repo}@{DIGEST}"),
-            opts=pulumi.ResourceOptions(transformations=[record]),
-        )
-
-    program()
+def pack_violations(stack: str, build: Callable[[pulumi.ResourceOptions], object]) -> list[str]:
+    """Declare build's resources for the stack under mocks; run every policy of the pack on each (advisory
+    ones left out: they do not block)."""
+    deployed = run(build, stack=stack)
     found: list[str] = []
-    for resource in mocks.resources:
+    for resource in deployed.resources:
+        protect = bool(deployed.options[resource.name].protect)
         validation = args(
-            resource.type, reveal(resource.inputs), stack=stack, protect=protected[resource.name]
+            resource.type, reveal(resource.inputs), stack=stack, protect=protect, name=resource.name
         )
-        validation.name = resource.name
         for policy in POLICIES:
-            found.extend(f"{policy.name}: {v}" for v in violations(policy.validate, validation))
+            if policy.enforcement_level is EnforcementLevel.MANDATORY:
+                found.extend(f"{policy.name}: {v}" for v in violations(policy.validate, validation))
     return found
 
 
-def test_the_prod_and_dev_stacks_pass_the_pack() -> None:
-    assert pack_violations("prod") == []
-    assert pack_violations("dev") == []
+def heroku(
+    name: str, plan: HerokuPostgresPlan, *, protect_data: bool
+) -> Callable[[pulumi.ResourceOptions], object]:
+    app = AppSettings(name=name, config_vars={"LOG_LEVEL": "INFO"})
+    options = HerokuOptions(postgres_plan=plan, api_key=SecretStr("test-heroku-api-key-0000"))
+    image = HerokuAppArgs(app, options, lambda repo, _: f"{repo}@{DIGEST}", protect_data=protect_data)
+    return lambda opts: HerokuApp(name, image, opts=opts)
 
 
-def test_prod_on_an_essential_unprotected_database_fails_the_pack() -> None:
-    found = pack_violations("prod", herokuPostgresPlan="essential-1", protectDatabase=False)
-    assert [v.split(":")[0] for v in found] == ["prod-postgres-protected", "prod-postgres-protected"]
+def linode(
+    *, protect_data: bool, managed_database: bool = True
+) -> Callable[[pulumi.ResourceOptions], object]:
+    app = "flightdeck-iaas"
+
+    def build(opts: pulumi.ResourceOptions) -> object:
+        vms = LinodeVms("vms", LinodeVmsArgs(app, linode_options()), opts=opts)
+        storage = LinodeObjectStorage(
+            "storage", LinodeObjectStorageArgs(app, "eu-central", 30, protect_data=protect_data), opts=opts
+        )
+        if managed_database:
+            args = LinodePostgresArgs(
+                app, "eu-central", "g6-nanode-1", 1, vms.public_ips, protect_data=protect_data
+            )
+            LinodePostgres("postgres", args, opts=opts)
+        return storage
+
+    return build
+
+
+def test_prod_and_dev_on_heroku_pass_the_pack() -> None:
+    assert pack_violations("prod", heroku("flightdeck-prod", "standard-0", protect_data=True)) == []
+    assert pack_violations("dev", heroku("flightdeck-dev", "essential-0", protect_data=False)) == []
+
+
+def test_prod_on_an_essential_unprotected_heroku_database_fails_the_pack() -> None:
+    found = pack_violations("prod", heroku("flightdeck-prod", "essential-1", protect_data=False))
+    assert sorted(v.split(":")[0] for v in found) == ["prod-data-protected", "prod-postgres-plan"]
+
+
+def test_the_linode_resources_pass_the_pack() -> None:
+    assert pack_violations("iaas", linode(protect_data=False)) == []
+    assert pack_violations("prod-iaas", linode(protect_data=True)) == []
+
+
+def test_unprotected_linode_data_fails_the_pack_on_a_prod_stack() -> None:
+    found = pack_violations("prod-iaas", linode(protect_data=False))
+    assert sorted(v.split(":")[0] for v in found) == ["prod-data-protected", "prod-data-protected"]
+    assert any(v.startswith("prod-data-protected: storage-bucket:") for v in found)
+    assert any(v.startswith("prod-data-protected: postgres-db:") for v in found)
