@@ -17,6 +17,10 @@ What it does:
   unknown in a preview of a create; Update keeps the computed outputs the resource already had; Read
   returns the state as it is; Delete forgets. Nothing outside this process is touched: a command's
   scripts are only recorded.
+- As `pulumi-python`, it also stands in for the SDK's dynamic provider plugin where a dynamic provider must
+  not run (the old layout's Heroku release, which calls Heroku's API: tests/fixtures/old_layout/): the
+  state then holds what that provider returned (COMPUTED, ECHOED, ID_KEYS) and the serialized provider the
+  program sent.
 - With FAKE_PROVIDER_LOG=<file>, every resource call is appended there as a JSON line
   (package, method, urn, type, changed keys for a diff, the inputs for a create or update).
 """
@@ -58,11 +62,15 @@ def write_launchers(directory: Path, versions: Mapping[str, str], python: str = 
 
 
 def pulumi_root(
-    directory: Path, pulumi_bin: Path, versions: Mapping[str, str], keep: Iterable[str] = (), python: str = sys.executable
+    directory: Path,
+    pulumi_bin: Path,
+    versions: Mapping[str, str],
+    keep: Iterable[str] = (),
+    python: str = sys.executable,
 ) -> Path:
-    """A Pulumi installation (directory/bin) of the CLI in pulumi_bin, the plugins of it named in keep, and the
-    fake plugins of versions. The Automation API puts its root's bin first on the engine's PATH, and the engine
-    takes a plugin from PATH first: so the fakes win over the plugins next to the real CLI (docker-build)."""
+    """A Pulumi installation (directory/bin): the CLI of pulumi_bin, those of its plugins named in keep, and
+    the fake plugins of versions. The Automation API puts its root's bin first on the engine's PATH and the
+    engine takes a plugin from PATH first, so the fakes win over the plugins beside the real CLI."""
     bin_dir = directory / "bin"
     write_launchers(bin_dir, versions, python)
     for name in ("pulumi", *keep):
@@ -197,7 +205,10 @@ def _bucket(_urn: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _bucket_key(urn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
-    return {"accessKey": "FAKEACCESS" + _digest("ak", urn)[:10].upper(), "secretKey": "fake" + _digest("sk", urn)}
+    return {
+        "accessKey": "FAKEACCESS" + _digest("ak", urn)[:10].upper(),
+        "secretKey": "fake" + _digest("sk", urn),
+    }
 
 
 def _database(urn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,7 +227,9 @@ def _database(urn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
 COMPUTED: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "heroku:app/app:App": _heroku_app,
     "heroku:addon/addon:Addon": _heroku_addon,
-    "heroku:domain/domain:Domain": lambda urn, _i: {"cname": f"fake-{_digest('cname', urn)[:12]}.herokudns.com"},
+    "heroku:domain/domain:Domain": lambda urn, _i: {
+        "cname": f"fake-{_digest('cname', urn)[:12]}.herokudns.com"
+    },
     "docker-build:index:Image": _image,
     "random:index/randomPassword:RandomPassword": _password,
     "command:local:Command": _command,
@@ -271,8 +284,8 @@ def changed_keys(olds: Mapping[str, Any], news: Mapping[str, Any], ignore: Itera
 
 
 def serve(package: str, version: str) -> None:
-    import grpc
-    from google.protobuf import empty_pb2, json_format, struct_pb2
+    import grpc  # type: ignore[import-untyped]
+    from google.protobuf import empty_pb2, json_format, struct_pb2  # type: ignore[import-untyped]
     from pulumi.runtime import proto
     from pulumi.runtime.proto import provider_pb2_grpc
 
@@ -299,7 +312,7 @@ def serve(package: str, version: str) -> None:
         changes = proto.DiffResponse.DIFF_SOME if keys else proto.DiffResponse.DIFF_NONE
         return keys, proto.DiffResponse(changes=changes, diffs=keys)
 
-    class FakeProvider(provider_pb2_grpc.ResourceProviderServicer):  # type: ignore[misc]
+    class FakeProvider(provider_pb2_grpc.ResourceProviderServicer):
         def GetPluginInfo(self, request: Any, context: Any) -> Any:
             return proto.PluginInfo(version=version)
 
