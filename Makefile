@@ -52,11 +52,11 @@ image: services ## build the app image IMAGE from app/ on PYTHON_IMAGE
 
 .PHONY: compare
 compare: ## IaaS vs PaaS report: docs/iaas-vs-paas.md and .png from the stack files and prices.json
-	uv run --frozen python -m components.compare
+	uv run --frozen python -m reports.compare
 
 # Pulumi on this machine: the CLI from scripts/install-pulumi, state in .pulumi-state/ (docs/pulumi-cli.md).
 STACK ?= local
-.PHONY: pulumi up preview down
+.PHONY: pulumi up preview down refresh releases rollback unpin backup backups restore test-hosts
 pulumi: ## find or build (from the Go module proxy) the Pulumi CLI and plugins; prints their bin dir
 	scripts/install-pulumi
 up: ## deploy STACK (default local): pulumi up
@@ -65,6 +65,27 @@ preview: ## what pulumi up would change on STACK
 	STACK="$(STACK)" scripts/pulumi-local preview
 down: ## destroy STACK's resources: pulumi destroy
 	STACK="$(STACK)" scripts/pulumi-local destroy
+refresh: ## read STACK's resources as they are now (drift shows as updates): pulumi refresh
+	STACK="$(STACK)" scripts/pulumi-local refresh
+releases: ## STACK's recorded releases, newest first (* marks the one serving)
+	uv run --frozen python -m tools.rollback --stack "$(STACK)"
+rollback: ## release an older release of STACK through pulumi up: TO=<number|image by digest> [FORCE=1]
+	@[ -n "$(TO)" ] || { echo "make rollback: give TO=<release number|image by digest> (make releases lists them)" >&2; exit 2; }
+	uv run --frozen python -m tools.rollback --stack "$(STACK)" --to "$(TO)" $(if $(FORCE),--force)
+unpin: ## after a rollback, build STACK from the code again on the next up
+	STACK="$(STACK)" scripts/pulumi-local cli config rm flightdeck:imageDigest
+backup: ## back STACK's database up to its bucket now (servers targets)
+	uv run --frozen python -m tools.backups backup --stack "$(STACK)"
+backups: ## list STACK's backups
+	uv run --frozen python -m tools.backups list --stack "$(STACK)"
+restore: ## restore a backup into STACK's running database: FROM=<key|file name|latest>
+	@[ -n "$(FROM)" ] || { echo "make restore: give FROM=<key|file name|latest> (make backups lists them)" >&2; exit 2; }
+	uv run --frozen python -m tools.backups restore --stack "$(STACK)" --from "$(FROM)"
+N ?= 3
+test-hosts: ## N (default 3) test hosts on this machine (docs/test-hosts.md), then: make up STACK=servers-test
+	scripts/test-hosts up $(N)
+	STACK=servers-test scripts/pulumi-local cli config set --secret flightdeck:bucketAccessKey test-hosts-key
+	STACK=servers-test scripts/pulumi-local cli config set --secret flightdeck:bucketSecretKey test-hosts-secret
 
 .PHONY: requirements
 requirements: ## app/requirements.txt (the image's hashed lock) from uv.lock, after `uv lock`

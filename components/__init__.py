@@ -1,0 +1,1 @@
+"""ComponentResources, one concept per file."""

@@ -19,6 +19,7 @@ from render.stack_file import BUCKET_CREDENTIALS, StackExtension, backup_service
 
 @dataclass(frozen=True)
 class BackupJobArgs:
+    app_name: str
     postgres_image: str  # the stack's database image
     schedule: str
     bucket: S3Storage
@@ -66,7 +67,11 @@ class BackupJob(pulumi.ComponentResource):
             lambda image: StackExtension(
                 services={
                     "backup": backup_service(
-                        image, schedule=args.schedule, bucket=storage.bucket, endpoint=storage.endpoint,
+                        image,
+                        app=args.app_name,
+                        schedule=args.schedule,
+                        bucket=storage.bucket,
+                        endpoint=storage.endpoint,
                         region=storage.region,
                     )
                 },

@@ -14,7 +14,11 @@ import pulumi
 import pulumiverse_heroku as heroku
 
 from providers.generated_secret import GeneratedSecret, GeneratedSecretArgs
-from providers.heroku_release import DEFAULT_RELEASE_TIMEOUT, HerokuContainerRelease, HerokuContainerReleaseArgs
+from providers.heroku_release import (
+    DEFAULT_RELEASE_TIMEOUT,
+    HerokuContainerRelease,
+    HerokuContainerReleaseArgs,
+)
 from settings import AppSettings, HerokuOptions
 
 # The Platform API's spelling of the dyno sizes settings.py accepts in lower case.
@@ -133,18 +137,33 @@ class HerokuApp(pulumi.ComponentResource):
                 app=self.app.name,
                 image_ref=self.image_ref,
                 api_key=pulumi.Output.secret(plan.api_key.get_secret_value()),
+                process_types=("web", *sorted(settings.processes), "release"),
                 release_timeout=args.release_timeout,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
         )
-        self.formation = heroku.formation.Formation(
-            f"{name}-web",
-            app_id=self.app.id,
-            type="web",
-            quantity=settings.web_instances,
-            size=formation_size(plan.dyno_size),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
-        )
+        # A formation per process type, scaled once the release made it exist. Heroku Scheduler has no API:
+        # scheduled jobs run in the scheduler process type, one dyno.
+        after_release = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        self.formations = {
+            "web": heroku.formation.Formation(
+                f"{name}-web",
+                app_id=self.app.id,
+                type="web",
+                quantity=settings.web_instances,
+                size=formation_size(plan.dyno_size),
+                opts=after_release,
+            )
+        }
+        for kind, process in sorted(settings.processes.items()):
+            self.formations[kind] = heroku.formation.Formation(
+                f"{name}-{kind}",
+                app_id=self.app.id,
+                type=kind,
+                quantity=process.instances,
+                size=formation_size(process.heroku_size or plan.dyno_size),
+                opts=after_release,
+            )
         self.domain: heroku.domain.Domain | None = None
         if settings.domain:
             self.domain = heroku.domain.Domain(

@@ -12,6 +12,7 @@ which adds no provenance attestation. That mode needs only the engine; no BuildK
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ def git_head_sha(repo: Path = ROOT) -> str:
     gives HEAD's sha: the tag is a label for people; the digest is what identifies the image."""
     git = repo / ".git"
     if not git.exists():
-        raise ValueError(f"{repo} is not a git checkout: the image is tagged with the commit it was built from")
+        raise ValueError(
+            f"{repo} is not a git checkout: the image is tagged with the commit it was built from"
+        )
     if git.is_file():  # a worktree or submodule: ".git" names the real directory
         git = (repo / git.read_text().removeprefix("gitdir:").strip()).resolve()
     head = (git / "HEAD").read_text().strip()
@@ -74,6 +77,16 @@ class AppImageArgs:
     registry: RegistryLogin | None = None
     insecure: bool = False  # plain-HTTP registry (one on 127.0.0.1)
     network_host: bool = False  # RUN steps and the push on the host network (a registry on its loopback)
+
+
+def _not_known_yet() -> pulumi.Output[str]:
+    """An output the engine shows as not known yet (what the image's digest is until it is built)."""
+    loop = asyncio.get_event_loop()
+    value: asyncio.Future[str] = loop.create_future()
+    known: asyncio.Future[bool] = loop.create_future()
+    value.set_result("")
+    known.set_result(False)
+    return pulumi.Output(set(), value, known)
 
 
 def build_args(args: AppImageArgs) -> dict[str, pulumi.Input[str]]:
@@ -130,8 +143,9 @@ class AppImage(pulumi.ComponentResource):
             builder=docker_build.BuilderConfigArgs(name="default"),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.digest = image.digest
-        self.ref = pulumi.Output.concat(args.repository, "@", image.digest)
+        # A preview that skips the build reports an empty digest: the new image is not known yet.
+        self.digest = image.digest.apply(lambda d: d or _not_known_yet())
+        self.ref = pulumi.Output.all(repo, self.digest).apply(lambda v: f"{v[0]}@{v[1]}")
         self.register_outputs({"ref": self.ref, "digest": self.digest})
 
 
@@ -160,7 +174,9 @@ class PromotedImage(pulumi.ComponentResource):
     ref: pulumi.Output[str]
     digest: pulumi.Output[str]
 
-    def __init__(self, name: str, args: PromotedImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: PromotedImageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("flightdeck:promotion:PromotedImage", name, None, opts)
         self.digest = pulumi.Output.from_input(args.source).apply(lambda ref: split_ref(ref).digest)
         # An image already in the target repository (a recorded release) is released as it is.
@@ -204,7 +220,9 @@ def release_image(
     if digest:
         return PromotedImage(
             name,
-            PromotedImageArgs(source=digest, repository=repository, source_login=registry, destination_login=registry),
+            PromotedImageArgs(
+                source=digest, repository=repository, source_login=registry, destination_login=registry
+            ),
             opts=opts,
         )
     return AppImage(

@@ -1,5 +1,5 @@
-"""A registry on this machine's loopback: the local target's swarm pulls from it, and the servers targets build
-into it before their image is copied to the servers' own registry.
+"""A registry on this machine's loopback: the local target's swarm pulls from it, and the servers targets
+build into it before their image is copied to the servers' own registry.
 
 The registry is a plain container on host networking (providers/registry_container.py): it must exist before
 any stack, and it binds 127.0.0.1 only, which Docker trusts over plain HTTP. Its storage is a named volume,
@@ -29,8 +29,11 @@ class LocalRegistry(pulumi.ComponentResource):
     registry answers."""
 
     address: pulumi.Output[str]
+    collector: dict[str, str]  # how the deploy garbage-collects it (providers/registry_gc.py)
 
-    def __init__(self, name: str, args: LocalRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: LocalRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("flightdeck:local_registry:LocalRegistry", name, None, opts)
         container = f"{args.prefix}-registry"
         registry = RegistryContainer(
@@ -45,4 +48,10 @@ class LocalRegistry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.address = registry.id.apply(lambda _: f"127.0.0.1:{args.port}")
+        self.collector = {
+            "kind": "container",
+            "name": container,
+            "address": f"127.0.0.1:{args.port}",
+            "config": "/etc/docker/registry/config.yml",
+        }
         self.register_outputs({"address": self.address})

@@ -21,6 +21,8 @@ from render.registry_config import (
     BUCKET_CREDENTIALS_SECRET,
     CONFIG_SECRET,
     HTPASSWD_SECRET,
+    SECRETS_DIR,
+    SERVICE,
     USERNAME,
     S3Storage,
     htpasswd_line,
@@ -49,21 +51,28 @@ class PrivateRegistry(pulumi.ComponentResource):
     address: pulumi.Output[str]
     username: pulumi.Output[str]
     password: pulumi.Output[str]
+    collector: dict[str, str]  # how the deploys garbage-collect it (providers/registry_gc.py)
 
-    def __init__(self, name: str, args: PrivateRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: PrivateRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("flightdeck:registry:PrivateRegistry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        password = GeneratedSecret(f"{name}-password", GeneratedSecretArgs(length=32, bcrypt=True), opts=child)
+        password = GeneratedSecret(
+            f"{name}-password", GeneratedSecretArgs(length=32, bcrypt=True), opts=child
+        )
         http_secret = GeneratedSecret(f"{name}-http-secret", GeneratedSecretArgs(length=48), opts=child)
         stack = stack_name(args.app_name)
-        values = pulumi.Output.secret(
-            pulumi.Output.all(http_secret.value, password.bcrypt_hash, args.bucket_credentials).apply(
-                lambda v: {
-                    CONFIG_SECRET: registry_config(http_secret=str(v[0]), s3=args.bucket),
-                    HTPASSWD_SECRET: htpasswd_line(USERNAME, str(v[1])),
-                    BUCKET_CREDENTIALS_SECRET: str(v[2]),
-                }
-            )
+
+        def files(v: list[Any]) -> dict[str, str]:
+            return {
+                CONFIG_SECRET: registry_config(http_secret=str(v[0]), s3=args.bucket),
+                HTPASSWD_SECRET: htpasswd_line(USERNAME, str(v[1])),
+                BUCKET_CREDENTIALS_SECRET: str(v[2]),
+            }
+
+        values: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.all(http_secret.value, password.bcrypt_hash, args.bucket_credentials).apply(files)
         )
         plan = pulumi.Output.all(values, password.value).apply(
             lambda v: plan_registry_stack(stack=stack, image=args.image, values=v[0], key_material=str(v[1]))
@@ -85,6 +94,12 @@ class PrivateRegistry(pulumi.ComponentResource):
             opts=child,
         )
         self.address = deployment.id.apply(lambda _: f"127.0.0.1:{REGISTRY_PORT}")
+        self.collector = {
+            "kind": "service",
+            "name": f"{stack}_{SERVICE}",
+            "address": f"127.0.0.1:{REGISTRY_PORT}",
+            "config": f"{SECRETS_DIR}/{CONFIG_SECRET}",
+        }
         self.username = pulumi.Output.from_input(USERNAME)
         self.password = pulumi.Output.secret(password.value)
         self.register_outputs({"address": self.address, "username": self.username, "password": self.password})

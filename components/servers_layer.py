@@ -51,6 +51,7 @@ class ServersLayerArgs:
     # A managed database instead of the stack's own: its URL, and files the app mounts (its CA).
     database_url: pulumi.Input[str] | None = None
     app_files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    protect_data: bool = False  # the database's volume refuses `pulumi destroy`
 
 
 class ServersLayer(pulumi.ComponentResource):
@@ -81,14 +82,21 @@ class ServersLayer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        login = RegistryLogin(address=registry.address, username=registry.username, password=registry.password)
-        tunnel = Tunnel(engine=hosts.manager_engine, remote=f"127.0.0.1:{REGISTRY_PORT}", label="the swarm manager")
+        login = RegistryLogin(
+            address=registry.address, username=registry.username, password=registry.password
+        )
+        tunnel = Tunnel(
+            engine=hosts.manager_engine, remote=f"127.0.0.1:{REGISTRY_PORT}", label="the swarm manager"
+        )
         build = f"127.0.0.1:{BUILD_REGISTRY_PORT}/{app.name}"
         served = f"127.0.0.1:{REGISTRY_PORT}/{app.name}"
         build_registry = LocalRegistry(
             f"{name}-build-registry",
             LocalRegistryArgs(
-                engine=args.docker_host, image=swarm.registry_image, prefix=f"{app.name}-build", port=BUILD_REGISTRY_PORT
+                engine=args.docker_host,
+                image=swarm.registry_image,
+                prefix=f"{app.name}-build",
+                port=BUILD_REGISTRY_PORT,
             ),
             opts=child,
         )
@@ -97,29 +105,41 @@ class ServersLayer(pulumi.ComponentResource):
             built = AppImage(
                 f"{name}-build",
                 AppImageArgs(
-                    repository=f"{build}/web", python_image=args.image.python_image, insecure=True, network_host=True
+                    repository=f"{build}/web",
+                    python_image=args.image.python_image,
+                    insecure=True,
+                    network_host=True,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[build_registry]),
             ).ref
         image = PromotedImage(
             f"{name}-image",
             PromotedImageArgs(
-                source=built, repository=f"{served}/web", destination_login=login, tunnel=tunnel, ssh=hosts.ssh
+                source=built,
+                repository=f"{served}/web",
+                destination_login=login,
+                tunnel=tunnel,
+                ssh=hosts.ssh,
             ),
             opts=child,
         )
 
-        secret_key = GeneratedSecret(f"{name}-secret-key", GeneratedSecretArgs(length=64, alphabet="urlsafe"), opts=child)
+        secret_key = GeneratedSecret(
+            f"{name}-secret-key", GeneratedSecretArgs(length=64, alphabet="urlsafe"), opts=child
+        )
         values: dict[str, pulumi.Input[str]] = {"SECRET_KEY": secret_key.value}
         extension: pulumi.Input[StackExtension] = StackExtension()
         if args.database_url is None:
-            password = GeneratedSecret(f"{name}-database-password", GeneratedSecretArgs(length=32), opts=child)
+            password = GeneratedSecret(
+                f"{name}-database-password", GeneratedSecretArgs(length=32), opts=child
+            )
             values["DATABASE_URL"] = password.value.apply(bundled_database_url)
             values["postgres_password"] = password.value
             values[BUCKET_CREDENTIALS] = pulumi.Output.secret(args.bucket_credentials)
             backups = BackupJob(
                 f"{name}-backups",
                 BackupJobArgs(
+                    app_name=app.name,
                     postgres_image=swarm.postgres_image,
                     schedule=swarm.backup_schedule,
                     bucket=args.bucket,
@@ -157,6 +177,8 @@ class ServersLayer(pulumi.ComponentResource):
                 extension=extension,
                 app_files=tuple(args.app_files),
                 registry_auth=registry_auth,
+                protect_data=args.protect_data,
+                registry=registry.collector,
             ),
             opts=child,
         )

@@ -9,6 +9,7 @@ that uses them waits for it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,12 +22,14 @@ from providers.swarm_cluster import ClusterHost, SwarmCluster
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    address: pulumi.Input[str]  # what the swarm advertises, and what SSH connects to
+    address: pulumi.Input[str]  # what SSH connects to (and the swarm advertises, unless swarm_address)
     role: Literal["manager", "worker"]
     label: str  # how errors name the host (its config key, or its VM)
     user: str | None = None  # None: this machine's engine, no SSH
     port: int = 22
     host_key: pulumi.Input[str] | None = None  # the pinned public host key
+    # What the swarm advertises for the host when it is not the SSH address (a VM's private VPC address).
+    swarm_address: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,21 @@ def _engine(host: HostSpec, local_engine: str | None) -> pulumi.Output[str]:
     return pulumi.Output.from_input(host.address).apply(lambda a: f"ssh://{host.user}@{a}:{host.port}")
 
 
+def _pin(values: list[Any], port: int) -> dict[str, Any]:
+    return {"address": str(values[0]), "port": port, "host_key": str(values[1])}
+
+
 def ssh_trust(hosts: Sequence[HostSpec], identity_file: str | None) -> pulumi.Output[dict[str, Any]] | None:
     """The SSH trust of the providers: each host's pinned key, and the private key to log in with."""
     remote = [h for h in hosts if h.user is not None]
     if not remote:
         return None
     pinned = [
-        pulumi.Output.all(h.address, h.host_key).apply(
-            lambda v, port=h.port: {"address": str(v[0]), "port": port, "host_key": str(v[1])}
-        )
-        for h in remote
+        pulumi.Output.all(h.address, h.host_key).apply(functools.partial(_pin, port=h.port)) for h in remote
     ]
-    return pulumi.Output.all(*pinned).apply(lambda keys: {"hosts": list(keys), "identity_file": identity_file})
+    return pulumi.Output.all(*pinned).apply(
+        lambda keys: {"hosts": list(keys), "identity_file": identity_file}
+    )
 
 
 class SwarmHosts(pulumi.ComponentResource):
@@ -74,7 +80,13 @@ class SwarmHosts(pulumi.ComponentResource):
         cluster = SwarmCluster(
             f"{name}-cluster",
             [
-                ClusterHost(name=h.name, engine=engines[h.name], address=h.address, role=h.role, label=h.label)
+                ClusterHost(
+                    name=h.name,
+                    engine=engines[h.name],
+                    address=h.swarm_address if h.swarm_address is not None else h.address,
+                    role=h.role,
+                    label=h.label,
+                )
                 for h in args.hosts
             ],
             self.ssh,
@@ -84,7 +96,13 @@ class SwarmHosts(pulumi.ComponentResource):
         # Known once the cluster exists: whoever deploys to these engines waits for the swarm.
         self.manager_engine = pulumi.Output.all(cluster.id, engines[manager.name]).apply(lambda v: str(v[1]))
         self.manager_address = pulumi.Output.all(cluster.id, manager.address).apply(lambda v: str(v[1]))
-        self.node_engines = pulumi.Output.all(cluster.id, *engines.values()).apply(lambda v: [str(u) for u in v[1:]])
+        self.node_engines = pulumi.Output.all(cluster.id, *engines.values()).apply(
+            lambda v: [str(u) for u in v[1:]]
+        )
         self.register_outputs(
-            {"manager_engine": self.manager_engine, "manager_address": self.manager_address, "node_engines": self.node_engines}
+            {
+                "manager_engine": self.manager_engine,
+                "manager_address": self.manager_address,
+                "node_engines": self.node_engines,
+            }
         )

@@ -15,6 +15,7 @@ import pulumi
 
 from contract import HEALTH_PATH, split_ref
 from providers.swarm_deployment import SwarmDeployment, SwarmDeploymentArgs
+from providers.swarm_volume import SwarmVolume, SwarmVolumeArgs
 from render.stack_file import DB_VOLUME, Process, StackExtension, StackPlan, StackSpec, plan_stack, stack_url
 from settings import AppSettings, SwarmSettings
 
@@ -30,7 +31,7 @@ class SwarmStackArgs:
     engine: pulumi.Input[str]  # the manager's engine address
     health_host: pulumi.Input[str]  # where this machine reaches the manager's proxy
     url_host: pulumi.Input[str] = "localhost"  # the host in the url output when there is no domain
-    nodes: pulumi.Input[list[str]] = ()  # every node's engine (old images are pruned on each)
+    nodes: pulumi.Input[list[str]] = field(default_factory=list)  # every node's engine (pruned on each)
     ssh: pulumi.Input[dict[str, Any]] | None = None
     public_hosts: pulumi.Input[Sequence[str]] = ()
     extension: pulumi.Input[StackExtension] = field(default_factory=StackExtension)
@@ -38,6 +39,8 @@ class SwarmStackArgs:
     app_files: tuple[str, ...] = ()
     registry_auth: pulumi.Input[dict[str, str]] | None = None
     stack: str | None = None  # the swarm stack's name; default: the app's name
+    protect_data: bool = False  # the database's volume refuses `pulumi destroy` (flightdeck:protectData)
+    registry: Mapping[str, str] | None = None  # where the image comes from, for its garbage collection
 
 
 def _plan(
@@ -79,11 +82,28 @@ class SwarmStack(pulumi.ComponentResource):
         values = [pulumi.Output.secret(args.values[k]) for k in keys]
         plan = pulumi.Output.all(args.image, args.public_hosts, args.extension, *values).apply(
             lambda v: _plan(
-                args, stack, str(v[0]), [str(h) for h in v[1]], v[2], dict(zip(keys, (str(x) for x in v[3:]), strict=True))
+                args,
+                stack,
+                str(v[0]),
+                [str(h) for h in v[1]],
+                v[2],
+                dict(zip(keys, (str(x) for x in v[3:]), strict=True)),
             )
         )
         self.stack_file = pulumi.Output.unsecret(plan.apply(lambda p: p.stack_file))
         swarm = args.swarm
+        data: list[pulumi.Resource] = []
+        if args.bundled_database:
+            # The database's data is a resource of its own: kept when the stack goes, protected on request.
+            data.append(
+                SwarmVolume(
+                    f"{name}-database-volume",
+                    SwarmVolumeArgs(engine=args.engine, stack=stack, volume=DB_VOLUME, ssh=args.ssh),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, protect=args.protect_data, retain_on_delete=True
+                    ),
+                )
+            )
         deployment = SwarmDeployment(
             f"{name}-deployment",
             SwarmDeploymentArgs(
@@ -94,7 +114,11 @@ class SwarmStack(pulumi.ComponentResource):
                     plan.apply(lambda p: [{"kind": o.kind, "key": o.key, "name": o.name} for o in p.objects])
                 ),
                 configs=pulumi.Output.unsecret(plan.apply(lambda p: dict(p.configs))),
-                secrets=pulumi.Output.secret(dict(zip(keys, values, strict=True))),
+                secrets=pulumi.Output.secret(
+                    pulumi.Output.all(*values).apply(
+                        lambda v: dict(zip(keys, (str(x) for x in v), strict=True))
+                    )
+                ),
                 release=pulumi.Output.unsecret(
                     plan.apply(
                         lambda p: {
@@ -119,10 +143,14 @@ class SwarmStack(pulumi.ComponentResource):
                 nodes=args.nodes,
                 repository=pulumi.Output.from_input(args.image).apply(lambda i: split_ref(i).repository),
                 keep_releases=swarm.keep_releases,
-                ports={str(swarm.http_port): "flightdeck:httpPort", str(swarm.https_port): "flightdeck:httpsPort"},
+                registry=args.registry,
+                ports={
+                    str(swarm.http_port): "flightdeck:httpPort",
+                    str(swarm.https_port): "flightdeck:httpsPort",
+                },
                 kept_volumes=(DB_VOLUME,) if args.bundled_database else (),
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=data),
         )
         # The deployment succeeds only once every task runs this image and /healthz answers through the proxy.
         self.image = deployment.image

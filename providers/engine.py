@@ -18,16 +18,28 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import docker
 import docker.errors
+from pulumi.output import Unknown
+from pulumi.runtime.rpc import UNKNOWN
 
 from providers.ssh import SshHost, SshSession, SshTrust
 
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine flightdeck drives (Debian 12's docker.io)
 # Variables the docker CLI may see: where it is, where its config lives, the locale.
 CLI_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DOCKER_CONFIG")
+
+
+def unknown(value: Any) -> bool:
+    """Whether a provider input holds a value Pulumi does not know yet (in a preview, before it is made)."""
+    if isinstance(value, dict):
+        return any(unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(unknown(v) for v in value)
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
 class EngineUnavailable(RuntimeError):
@@ -73,7 +85,13 @@ class Engine:
                 (config / "config.json").chmod(0o600)
                 env["DOCKER_CONFIG"] = str(config)
             result = subprocess.run(
-                ["docker", *args], input=input, env=env, capture_output=True, text=True, timeout=timeout, check=False
+                ["docker", *args],
+                input=input,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         if result.returncode != 0:
             raise CliError(f"docker {' '.join(args[:3])} failed on {self.url}: {result.stderr.strip()}")
@@ -99,7 +117,9 @@ def open_engine(url: str, *, session: SshSession | None = None, label: str = "")
     elif url.startswith(("unix://", "tcp://")):
         socket_url = url
     else:
-        raise EngineUnavailable(f"{url!r} is not a Docker engine address (unix://…, tcp://… or ssh://user@host)")
+        raise EngineUnavailable(
+            f"{url!r} is not a Docker engine address (unix://…, tcp://… or ssh://user@host)"
+        )
     client = docker.DockerClient(base_url=socket_url, version=API_VERSION, timeout=120)
     try:
         client.ping()

@@ -17,7 +17,15 @@ from typing import Any, Literal
 
 import bcrypt
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+)
 
 Alphabet = Literal["alphanumeric", "urlsafe"]
 ALPHABETS: dict[str, str] = {
@@ -41,7 +49,9 @@ class GeneratedSecretProvider(ResourceProvider):
         failures = []
         length = news.get("length")
         if not isinstance(length, int | float) or not 16 <= int(length) <= 256:
-            failures.append(CheckFailure("length", f"a generated secret has 16-256 characters (given {length!r})"))
+            failures.append(
+                CheckFailure("length", f"a generated secret has 16-256 characters (given {length!r})")
+            )
         if news.get("alphabet") not in ALPHABETS:
             failures.append(CheckFailure("alphabet", f"one of {', '.join(ALPHABETS)}"))
         return CheckResult(news, failures)
@@ -92,6 +102,12 @@ class GeneratedSecret(Resource, module="flightdeck", name="GeneratedSecret"):
         super().__init__(
             GeneratedSecretProvider(),
             name,
-            {"length": args.length, "alphabet": args.alphabet, "bcrypt": args.bcrypt, "value": None, "bcrypt_hash": None},
+            {
+                "length": args.length,
+                "alphabet": args.alphabet,
+                "bcrypt": args.bcrypt,
+                "value": None,
+                "bcrypt_hash": None,
+            },
             pulumi.ResourceOptions.merge(secret_outputs, opts),
         )

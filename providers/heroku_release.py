@@ -41,7 +41,6 @@ DOCKER_RELEASES = "application/vnd.heroku+json; version=3.docker-releases"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 # Heroku stops a release phase after one hour; waiting a little longer lets its verdict arrive.
 DEFAULT_RELEASE_TIMEOUT = 3900.0
-_PROCESS_TYPES = ("web", "release")
 _OUTPUT_LIMIT = 4000  # characters of the release phase's output quoted in an error
 
 
@@ -212,14 +211,17 @@ class HerokuReleaseProvider(ResourceProvider):
             return f"(none streamed; see `heroku logs -a {app} --dyno release`)"
         return text if len(text) <= _OUTPUT_LIMIT else "...\n" + text[-_OUTPUT_LIMIT:]
 
-    def release(self, app: str, image_ref: str, api_key: str, timeout: float) -> dict[str, Any]:
-        """Release image_ref on app and wait for the release phase; the resource's outputs."""
+    def release(
+        self, app: str, image_ref: str, api_key: str, timeout: float, process_types: list[str]
+    ) -> dict[str, Any]:
+        """Release image_ref as every process type of app in one formation PATCH (one release, so no type
+        runs another image), and wait for the release phase; the resource's outputs."""
         deadline = time.monotonic() + timeout
         http = _Http(self.retry)
         image_id = self.image_id(image_ref, api_key)
         before = self._one_release(http, app, api_key, "version ..; order=desc, max=1")
         previous = int(before["version"]) if before else 0
-        updates = [{"type": kind, "docker_image": image_id} for kind in _PROCESS_TYPES]
+        updates = [{"type": kind, "docker_image": image_id} for kind in process_types]
         self._api(
             http,
             "PATCH",
@@ -257,6 +259,7 @@ class HerokuReleaseProvider(ResourceProvider):
             "version": int(latest["version"]),
             "status": latest["status"],
             "release_timeout": timeout,
+            "process_types": list(process_types),
         }
 
     # -- dynamic provider -------------------------------------------------------------------------------
@@ -272,7 +275,9 @@ class HerokuReleaseProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Re-release only when the image or the app changes; a new API key or timeout alone is no release."""
-        changed = [key for key in ("app", "image_ref") if olds.get(key) != news.get(key)]
+        # States of the older layout have no process_types: they released web and release.
+        olds = {"process_types": ["web", "release"], **olds}
+        changed = [key for key in ("app", "image_ref", "process_types") if olds.get(key) != news.get(key)]
         return DiffResult(
             changes=bool(changed),
             replaces=["app"] if "app" in changed else [],
@@ -281,7 +286,12 @@ class HerokuReleaseProvider(ResourceProvider):
 
     def _outs(self, props: dict[str, Any]) -> dict[str, Any]:
         return self.release(
-            props["app"], props["image_ref"], props["api_key"], float(props["release_timeout"])
+            props["app"],
+            props["image_ref"],
+            props["api_key"],
+            float(props["release_timeout"]),
+            # States of the older layout released web and release only.
+            list(props.get("process_types") or ["web", "release"]),
         )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -301,11 +311,13 @@ class HerokuContainerReleaseArgs:
     app: pulumi.Input[str]  # the app's name
     image_ref: pulumi.Input[str]  # <registry>/<app>/web@sha256:<manifest digest>
     api_key: pulumi.Input[str]  # kept secret
+    # Every process type of app/Procfile, release included: all run the same image after one PATCH.
+    process_types: tuple[str, ...] = ("web", "release")
     release_timeout: pulumi.Input[float] = DEFAULT_RELEASE_TIMEOUT
 
 
 class HerokuContainerRelease(pulumi.dynamic.Resource, module="heroku", name="ContainerRelease"):
-    """The app's current container release: web and release processes on one image, by digest."""
+    """The app's current container release: every process type on one image, by digest."""
 
     app: pulumi.Output[str]
     image_ref: pulumi.Output[str]
@@ -326,6 +338,7 @@ class HerokuContainerRelease(pulumi.dynamic.Resource, module="heroku", name="Con
             "image_ref": args.image_ref,
             "api_key": pulumi.Output.secret(args.api_key),
             "release_timeout": args.release_timeout,
+            "process_types": list(args.process_types),
             "image_id": None,
             "release_id": None,
             "version": None,

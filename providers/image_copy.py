@@ -8,7 +8,8 @@ loopback and is reached through an SSH forward opened for the copy (the server's
 
 Plain HTTP is used only for a registry whose address is a loopback address or `localhost`, decided from the
 parsed address, never from a prefix. read() checks the copy is still there, so a registry that lost it makes
-the next up copy it again. delete leaves the image where it is (registries garbage-collect; the output says so).
+the next up copy it again. delete leaves the image where it is (registries garbage-collect; the output says
+so).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from contract import repository_host, split_ref
-from providers.engine import docker_config, ssh_host
+from providers.engine import docker_config, ssh_host, unknown
 from providers.ssh import SshSession, SshTrust
 
 IDENTITY = ("source", "repository", "tunnel")
@@ -64,7 +65,11 @@ def promotion_tag(repository: str, digest: str) -> str:
 
 def _skopeo(*args: str, authfile: Path) -> str:
     result = subprocess.run(
-        ["skopeo", *args, "--authfile", str(authfile)], capture_output=True, text=True, timeout=TIMEOUT, check=False
+        ["skopeo", *args, "--authfile", str(authfile)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
     )
     if result.returncode != 0:
         raise CopyFailed(f"skopeo {args[0]} failed: {result.stderr.strip()}")
@@ -128,16 +133,25 @@ class ImageCopyProvider(ResourceProvider):
             copied = self._digest(f"{destination}@{source.digest}", authfile)
         if copied != source.digest:
             raise CopyFailed(
-                f"{props['repository']} holds {copied} after the copy, not {source.digest}: the registry rewrote "
+                f"{props['repository']} holds {copied} after the copy, not {source.digest}: the registry "
+                "rewrote "
                 "the manifest, so the copy is not the image that was tested"
             )
         ref = f"{props['repository']}@{source.digest}"
-        return CreateResult(ref, {**{k: props.get(k) for k in (*IDENTITY, "ssh")}, "ref": ref, "digest": source.digest})
+        return CreateResult(
+            ref, {**{k: props.get(k) for k in (*IDENTITY, "ssh")}, "ref": ref, "digest": source.digest}
+        )
 
     def _digest(self, ref: str, authfile: Path) -> str:
         """The digest of the manifest the registry serves for ref (the bytes as served, hashed here)."""
         repository = split_ref(ref).repository
-        raw = _skopeo("inspect", "--raw", f"--tls-verify={_tls_verify(repository)}", f"docker://{ref}", authfile=authfile)
+        raw = _skopeo(
+            "inspect",
+            "--raw",
+            f"--tls-verify={_tls_verify(repository)}",
+            f"docker://{ref}",
+            authfile=authfile,
+        )
         return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -152,7 +166,7 @@ class ImageCopyProvider(ResourceProvider):
         return ReadResult(id_, props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in IDENTITY if olds.get(key) != news.get(key)]
+        replaces = [key for key in IDENTITY if olds.get(key) != news.get(key) or unknown(news.get(key))]
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
@@ -192,7 +206,9 @@ class ImageCopy(Resource, module="flightdeck", name="ImageCopy"):
             "source": args.source,
             "repository": args.repository,
             "source_auth": pulumi.Output.secret(args.source_auth) if args.source_auth else None,
-            "destination_auth": pulumi.Output.secret(args.destination_auth) if args.destination_auth else None,
+            "destination_auth": pulumi.Output.secret(args.destination_auth)
+            if args.destination_auth
+            else None,
             "tunnel": tunnel,
             "ssh": args.ssh,
             "ref": None,

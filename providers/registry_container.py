@@ -9,6 +9,7 @@ so `pulumi refresh` shows it and the next `up` puts it back.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import urllib.error
@@ -20,7 +21,7 @@ import docker.errors
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
-from providers.engine import open_engine
+from providers.engine import open_engine, unknown
 
 LABEL = "flightdeck.registry"
 IDENTITY = ("engine", "container", "image", "port", "volume")
@@ -29,7 +30,7 @@ READY_TIMEOUT = 60.0
 
 def _answers(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -49,13 +50,15 @@ class RegistryContainerProvider(ResourceProvider):
                     client.images.pull(props["image"])
                 except docker.errors.APIError as err:
                     raise RuntimeError(
-                        f"the registry image {props['image']} is not on {props['engine']} and cannot be pulled "
+                        f"the registry image {props['image']} is not on {props['engine']} and cannot be "
+                        "pulled "
                         f"({err.explanation}); set flightdeck:registryImage to an image the engine has"
                     ) from None
             _remove(client, str(props["container"]))
             if _answers(port):
                 raise RuntimeError(
-                    f"something else already answers on 127.0.0.1:{port}; stop it, or give this stack's registry "
+                    f"something else already answers on 127.0.0.1:{port}; stop it, or give this stack's "
+                    "registry "
                     "another port"
                 )
             container = client.containers.run(
@@ -64,7 +67,11 @@ class RegistryContainerProvider(ResourceProvider):
                 detach=True,
                 network_mode="host",
                 restart_policy={"Name": "unless-stopped"},
-                environment={"REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}"},
+                # Deletes let the deploys drop old releases (providers/registry_gc.py).
+                environment={
+                    "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}",
+                    "REGISTRY_STORAGE_DELETE_ENABLED": "true",
+                },
                 volumes={props["volume"]: {"bind": "/var/lib/registry", "mode": "rw"}},
                 labels={LABEL: str(props["container"])},
             )
@@ -73,7 +80,9 @@ class RegistryContainerProvider(ResourceProvider):
                 container.reload()
                 if container.status not in ("created", "running") or time.monotonic() > deadline:
                     logs = container.logs(tail=20).decode(errors="replace")
-                    raise RuntimeError(f"the registry {props['container']} does not answer on 127.0.0.1:{port}:\n{logs}")
+                    raise RuntimeError(
+                        f"the registry {props['container']} does not answer on 127.0.0.1:{port}:\n{logs}"
+                    )
                 time.sleep(0.25)
             return CreateResult(str(container.id), {**_identity(props), "running": True})
 
@@ -87,7 +96,9 @@ class RegistryContainerProvider(ResourceProvider):
             return ReadResult(id_, {**props, "image": image, "running": container.status == "running"})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in IDENTITY if str(olds.get(key)) != str(news.get(key))]
+        replaces = [
+            key for key in IDENTITY if str(olds.get(key)) != str(news.get(key)) or unknown(news.get(key))
+        ]
         if not olds.get("running", True):
             replaces.append("running")
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
@@ -96,7 +107,8 @@ class RegistryContainerProvider(ResourceProvider):
         with open_engine(str(props["engine"])) as engine:
             _remove(engine.client, id_)
         print(
-            f"kept the registry's images in the volume {props['volume']} on {props['engine']}; remove them with "
+            f"kept the registry's images in the volume {props['volume']} on {props['engine']}; remove them "
+            "with "
             f"`docker volume rm {props['volume']}`",
             file=sys.stderr,
         )
@@ -104,10 +116,8 @@ class RegistryContainerProvider(ResourceProvider):
 
 def _remove(client: Any, name: str) -> None:
     """Remove the container of that name or id, if there is one."""
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         client.containers.get(name).remove(force=True)
-    except docker.errors.NotFound:
-        pass
 
 
 def _identity(props: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +136,9 @@ class RegistryContainerArgs:
 class RegistryContainer(Resource, module="flightdeck", name="RegistryContainer"):
     running: pulumi.Output[bool]
 
-    def __init__(self, name: str, args: RegistryContainerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: RegistryContainerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(
             RegistryContainerProvider(),
             name,

@@ -27,7 +27,12 @@ class Release:
         return split_ref(self.image).digest
 
     def to_props(self) -> dict[str, Any]:
-        return {"number": self.number, "image": self.image, "digest": self.digest, "deployed_at": self.deployed_at}
+        return {
+            "number": self.number,
+            "image": self.image,
+            "digest": self.digest,
+            "deployed_at": self.deployed_at,
+        }
 
 
 def record_name(stack: str, number: int) -> str:
@@ -69,7 +74,7 @@ def record(client: Any, stack: str, image: str) -> Release:
     client.configs.create(
         name=record_name(stack, release.number), data=json.dumps(release.to_props()).encode(), labels=labels
     )
-    for old in (past + [release])[:-KEEP_RECORDS]:
+    for old in [*past, release][:-KEEP_RECORDS]:
         for config in client.configs.list(filters={"name": record_name(stack, old.number)}):
             config.remove()
     return release

@@ -1,10 +1,11 @@
 """SSH for the providers: pinned host keys, key-only logins, one master connection per host.
 
-`SshSession` keeps its ssh configuration and known_hosts in a private temporary directory (render/ssh_config.py
-renders them), so nothing depends on the deploying user's own SSH files. It runs commands on a host, forwards a
-remote port for the length of a block, and bridges a local socket to the host's Docker engine through
-`docker system dial-stdio` (what the docker CLI does for ssh:// addresses), so the Docker SDK and the docker
-CLI both reach a remote engine the same way. Every ssh command is an argument list; no secret is ever on it.
+`SshSession` keeps its ssh configuration and known_hosts in a private temporary directory
+(render/ssh_config.py renders them), so nothing depends on the deploying user's own SSH files. It runs
+commands on a host, forwards a remote port for the length of a block, and bridges a local socket to the
+host's Docker engine through `docker system dial-stdio` (what the docker CLI does for ssh:// addresses), so
+the Docker SDK and the docker CLI both reach a remote engine the same way. Every ssh command is an argument
+list; no secret is ever on it.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class SshSession:
     def __enter__(self) -> SshSession:
         # Short: the ControlPath of a master connection is a socket path (at most 108 bytes).
         self._dir = Path(tempfile.mkdtemp(prefix="fd-ssh-"))
-        os.chmod(self._dir, 0o700)
+        self._dir.chmod(0o700)
         (self._dir / "cm").mkdir(mode=0o700)
         known_hosts = self._dir / "known_hosts"
         known_hosts.write_text(render_known_hosts(self.trust.hosts))
@@ -151,12 +152,17 @@ class SshSession:
             return
         if self.trust.identity_file is not None and not Path(self.trust.identity_file).is_file():
             raise SshError(
-                f"{host.name}: the private key {self.trust.identity_file} (flightdeck:sshIdentityFile) does not "
+                f"{host.name}: the private key {self.trust.identity_file} (flightdeck:sshIdentityFile) does "
+                "not "
                 "exist on this machine; point the setting at the deploy user's key, or unset it to use the "
                 "SSH agent"
             )
         result = subprocess.run(
-            self.argv(host, ["true"]), capture_output=True, text=True, timeout=CONNECT_TIMEOUT + 10, check=False
+            self.argv(host, ["true"]),
+            capture_output=True,
+            text=True,
+            timeout=CONNECT_TIMEOUT + 10,
+            check=False,
         )
         if result.returncode == 0:
             self._verified.add(host)
@@ -179,7 +185,8 @@ class SshSession:
                 else "the SSH agent's keys (SSH_AUTH_SOCK)"
             )
             raise SshError(
-                f"{host.name}: {host.user}@{host.address} refused {how} ({problem[0]}). Add the deploy key to "
+                f"{host.name}: {host.user}@{host.address} refused {how} ({problem[0]}). Add the deploy key "
+                "to "
                 f"{host.user}'s authorized_keys on the host, or set flightdeck:sshIdentityFile"
             )
         raise SshError(f"{host.name}: cannot reach {host.address}:{host.port} over SSH: {problem[0]}")
@@ -189,7 +196,12 @@ class SshSession:
     ) -> subprocess.CompletedProcess[str]:
         self.verify(host)
         return subprocess.run(
-            self.argv(host, command), input=input, capture_output=True, text=True, timeout=timeout, check=False
+            self.argv(host, command),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     @contextlib.contextmanager
@@ -207,7 +219,9 @@ class SshSession:
             "--",
             host.address,
         ]
-        tunnel = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        tunnel = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         try:
             deadline = time.monotonic() + CONNECT_TIMEOUT
             while True:
@@ -263,7 +277,7 @@ def _pump(connection: socket.socket, argv: list[str]) -> None:
     sender = threading.Thread(target=upstream, daemon=True)
     sender.start()
     with contextlib.suppress(OSError, ValueError):
-        while data := stdout.read1(65536):
+        while data := os.read(stdout.fileno(), 65536):
             connection.sendall(data)
     with contextlib.suppress(OSError):
         connection.shutdown(socket.SHUT_WR)

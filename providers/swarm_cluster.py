@@ -22,9 +22,18 @@ from typing import Any
 
 import docker.errors
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
-from providers.engine import Engine, EngineUnavailable, engines, open_engine, ssh_host
+from providers.engine import Engine, EngineUnavailable, engines, open_engine, ssh_host, unknown
 from providers.ssh import SshSession, SshTrust
 
 SWARM_PORT = 2377
@@ -69,7 +78,9 @@ class _Cluster:
         self.props = props
         self._stack = stack
         trust = SshTrust.from_props(dict(props["ssh"])) if props.get("ssh") else None
-        self.session: SshSession | None = stack.enter_context(engines([h.engine for h in _hosts(props)], trust))
+        self.session: SshSession | None = stack.enter_context(
+            engines([h.engine for h in _hosts(props)], trust)
+        )
         self._open: dict[str, Engine] = {}
 
     def engine(self, host: Host) -> Engine:
@@ -107,41 +118,33 @@ class SwarmClusterProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         with _cluster(props) as cluster:
-            manager = _manager(props)
-            swarm = cluster.engine(manager).client.info().get("Swarm", {})
-            created = False
-            if swarm.get("LocalNodeState") == "active":
-                if not swarm.get("ControlAvailable"):
-                    raise ClusterError(
-                        f"{manager.label}: its engine is a worker of another swarm; run `docker swarm leave` there "
-                        "or make that swarm's manager this stack's manager"
-                    )
-                _log(f"{manager.name} already manages a swarm: adopting it")
-            else:
-                cluster.engine(manager).client.swarm.init(
-                    advertise_addr=manager.address, listen_addr=f"{manager.address}:{SWARM_PORT}"
-                )
-                created = True
-                _log(f"{manager.name}: swarm initialised ({manager.address})")
+            created = _ensure_swarm(cluster, props)
             nodes = _join_all(cluster, props)
             outs = {**props, "nodes": nodes, "created": created}
-            return CreateResult(_swarm_id(cluster, manager), outs)
+            return CreateResult(_swarm_id(cluster, _manager(props)), outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with _cluster(news) as cluster:
+            created = _ensure_swarm(cluster, news) or bool(olds.get("created"))
             wanted = {h.name for h in _hosts(news)}
             for host in _hosts(olds):
                 if host.name not in wanted:
                     _remove(cluster, news, host, (olds.get("nodes") or {}).get(host.name, {}).get("id"))
             nodes = _join_all(cluster, news)
-        return UpdateResult({**news, "nodes": nodes, "created": bool(olds.get("created"))})
+        return UpdateResult({**news, "nodes": nodes, "created": created})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        _verify_logins(news)
+        if unknown(news.get("hosts")) or unknown(news.get("ssh")):
+            return DiffResult(changes=True, replaces=[], delete_before_replace=False)  # new VMs, in a preview
         changes = _host_set(olds) != _host_set(news) or olds.get("ssh") != news.get("ssh")
+        changes = not _verified_and_managing(news) or changes  # a swarm left by hand is made again
         for host in _hosts(news):
             node = (olds.get("nodes") or {}).get(host.name)
-            if not node or node.get("availability") != "active" or node.get("membership", "accepted") != "accepted":
+            if (
+                not node
+                or node.get("availability") != "active"
+                or node.get("membership", "accepted") != "accepted"
+            ):
                 changes = True  # drained or removed by hand (refresh saw it), or never joined
         return DiffResult(changes=changes, replaces=[], delete_before_replace=False)
 
@@ -171,10 +174,42 @@ class SwarmClusterProvider(ResourceProvider):
             client = cluster.engine(manager).client
             others = client.services.list()
             if others:
-                _log(f"kept the swarm of {manager.name}: it still runs {len(others)} service(s) of other stacks")
+                _log(
+                    f"kept the swarm of {manager.name}: it still runs {len(others)} service(s) of other "
+                    "stacks"
+                )
                 return
             client.swarm.leave(force=True)
             _log(f"{manager.name} left the swarm it was made for")
+
+
+def _ensure_swarm(cluster: _Cluster, props: Mapping[str, Any]) -> bool:
+    """Make the manager's engine manage a swarm (adopting one it manages already); True when it made one."""
+    manager = _manager(props)
+    swarm = cluster.engine(manager).client.info().get("Swarm", {})
+    if swarm.get("LocalNodeState") == "active":
+        if not swarm.get("ControlAvailable"):
+            raise ClusterError(
+                f"{manager.label}: its engine is a worker of another swarm; run `docker swarm leave` there "
+                "or make that swarm's manager this stack's manager"
+            )
+        return False
+    cluster.engine(manager).client.swarm.init(
+        advertise_addr=manager.address, listen_addr=f"{manager.address}:{SWARM_PORT}"
+    )
+    _log(f"{manager.name}: swarm initialised ({manager.address})")
+    return True
+
+
+def _verified_and_managing(props: Mapping[str, Any]) -> bool:
+    """Log in to every SSH host with the pinned keys (a changed key raises before anything else runs), and
+    say whether the manager still manages a swarm."""
+    with _cluster(props) as cluster:
+        if cluster.session is not None:
+            for host in _hosts(props):
+                cluster.session.verify(ssh_host(host.engine, host.label))
+        swarm = cluster.engine(_manager(props)).client.info().get("Swarm", {})
+    return bool(swarm.get("LocalNodeState") == "active" and swarm.get("ControlAvailable"))
 
 
 def _host_set(props: Mapping[str, Any]) -> set[Host]:
@@ -193,16 +228,6 @@ def _node_state(attrs: Mapping[str, Any]) -> dict[str, Any]:
         "membership": attrs.get("Spec", {}).get("Membership", "accepted"),
         "role": attrs.get("Spec", {}).get("Role"),
     }
-
-
-def _verify_logins(props: Mapping[str, Any]) -> None:
-    """Log in to every SSH host with the pinned keys; a changed key raises before anything else runs."""
-    ssh = [h for h in _hosts(props) if h.engine.startswith("ssh://")]
-    if not ssh:
-        return
-    with SshSession(SshTrust.from_props(dict(props["ssh"]))) as session:
-        for host in ssh:
-            session.verify(ssh_host(host.engine, host.label))
 
 
 def _join_all(cluster: _Cluster, props: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -239,7 +264,9 @@ def _join_all(cluster: _Cluster, props: Mapping[str, Any]) -> dict[str, dict[str
             if spec.get("Availability") != "active":
                 _log(f"{name}: availability {spec.get('Availability')} -> active")
                 node.update({**spec, "Availability": "active"})
-        waiting = [name for name, node_id in ids.items() if nodes[node_id].attrs["Status"]["State"] != "ready"]
+        waiting = [
+            name for name, node_id in ids.items() if nodes[node_id].attrs["Status"]["State"] != "ready"
+        ]
         if not waiting:
             break
         if time.monotonic() > deadline:

@@ -31,14 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
-import docker.types
 import pulumi
 import yaml
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from contract import split_ref
-from providers import releases, swarm_state
-from providers.engine import Engine, EngineUnavailable, engines, open_engine
+from providers import jobs, registry_gc, releases, swarm_state
+from providers.engine import Engine, EngineUnavailable, engines, open_engine, unknown
 from providers.ssh import SshSession, SshTrust
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -90,27 +89,41 @@ class SwarmDeploymentProvider(ResourceProvider):
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
-        outs = self._apply(props, previous=None)
+        adopting = _stack_exists(props)
+        try:
+            outs = self._apply(props, previous=None)
+        except Exception:
+            # A failed create must leave nothing behind (Pulumi records no resource): remove a stack this
+            # create began, never one it was adopting.
+            if not adopting:
+                with contextlib.suppress(Exception):
+                    self.delete(str(props["stack"]), props)
+            raise
         return CreateResult(str(props["stack"]), outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(self._apply(news, previous=olds))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in IDENTITY if olds.get(key) != news.get(key)]
+        replaces = [key for key in IDENTITY if olds.get(key) != news.get(key) and not unknown(news.get(key))]
+        if unknown(news.get("stack_file")):
+            return DiffResult(
+                changes=True, replaces=replaces, delete_before_replace=True
+            )  # a preview of a new image
         changed = [key for key in COMPARED if _plain(olds.get(key)) != _plain(news.get(key))]
         declared = swarm_state.declared_services(str(news["stack"]), str(news["stack_file"]))
         if swarm_state.drift(declared, olds.get("services") or {}):
             changed.append("services")  # changed by hand (seen by refresh)
         if int(olds.get("ready_nodes") or 0) < _node_count(news):
             changed.append("ready_nodes")  # a node was down at the last deploy: spread the tasks again
-        return DiffResult(
-            changes=bool(replaces or changed), replaces=replaces, delete_before_replace=True
-        )
+        return DiffResult(changes=bool(replaces or changed), replaces=replaces, delete_before_replace=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         trust = _trust(props)
-        with engines([str(props["engine"])], trust) as session, open_engine(str(props["engine"]), session=session) as engine:
+        with (
+            engines([str(props["engine"])], trust) as session,
+            open_engine(str(props["engine"]), session=session) as engine,
+        ):
             services = engine.client.services.list(filters={"label": f"{STACK_LABEL}={id_}"})
             if not services:
                 return ReadResult("", {})  # removed by hand: refresh drops it, the next up deploys it again
@@ -133,33 +146,47 @@ class SwarmDeploymentProvider(ResourceProvider):
             engine.cli(["stack", "rm", id_])
             while run.services() or engine.client.networks.list(filters={"label": f"{STACK_LABEL}={id_}"}):
                 if run.remaining() <= 0:
-                    raise DeploymentFailed(f"the services or networks of {id_} are still there after the timeout")
+                    raise DeploymentFailed(
+                        f"the services or networks of {id_} are still there after the timeout"
+                    )
                 time.sleep(POLL)
             _remove_objects(run, keep=set())
             releases.forget(engine.client, id_)
         for volume in props.get("kept_volumes") or []:
             _log(
                 id_,
-                f"kept the volume {id_}_{volume} (the database's data) on {props['engine']}; remove it for good "
+                f"kept the volume {id_}_{volume} (the database's data) on {props['engine']}; remove it for "
+                "good "
                 f"with `docker volume rm {id_}_{volume}` on that engine",
             )
 
     # -- create/update ----------------------------------------------------------------------------------
     def _apply(self, props: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
         urls = [str(props["engine"]), *[str(u) for u in props.get("nodes") or []]]
-        with engines(urls, _trust(props)) as session, open_engine(str(props["engine"]), session=session) as engine:
+        with (
+            engines(urls, _trust(props)) as session,
+            open_engine(str(props["engine"]), session=session) as engine,
+        ):
             run = _Run(props, engine, session)
             _ensure_manager(run)
             auth = props.get("registry_auth")
             if auth:
                 # The SDK hands this login to the nodes of the services it creates (the release job).
-                engine.client.login(str(auth["username"]), str(auth["password"]), registry=str(auth["address"]))
+                engine.client.login(
+                    str(auth["username"]), str(auth["password"]), registry=str(auth["address"])
+                )
             created = _create_objects(run)
-            if previous and props.get("database") and _password_changed(previous, props):
+            existing = bool(run.services())
+            # A new password for a running database: drawn again (`up --replace`), or a stack adopted from
+            # a state that did not record it (an older flightdeck's).
+            if (
+                props.get("database")
+                and existing
+                and (previous is None or _password_changed(previous, props))
+            ):
                 _rotate_database_password(run)
             image = _app_image(props)
             history = releases.history(engine.client, run.stack)
-            existing = bool(run.services())
             released = history[-1].image if history else None
             if props.get("release") and existing and released != image:
                 _release(run, image)
@@ -180,6 +207,7 @@ class SwarmDeploymentProvider(ResourceProvider):
                 history.append(release)
             _remove_objects(run, keep={o["name"] for o in props.get("objects") or []})
             _prune_images(run, history, session)
+            _prune_registry(run, history, session, image)
             live = swarm_state.live_services(s.attrs for s in run.services())
             if created:
                 _log(run.stack, f"created {len(created)} docker secret(s)/config(s)")
@@ -192,6 +220,12 @@ class SwarmDeploymentProvider(ResourceProvider):
             image=image,
         )
         return outs
+
+
+def _stack_exists(props: Mapping[str, Any]) -> bool:
+    url = str(props["engine"])
+    with engines([url], _trust(props)) as session, open_engine(url, session=session) as engine:
+        return bool(engine.client.services.list(filters={"label": f"{STACK_LABEL}={props['stack']}"}))
 
 
 def _plain(value: Any) -> Any:
@@ -254,10 +288,9 @@ def _remove_objects(run: _Run, keep: set[str]) -> None:
         for obj in collection.list(filters={"label": f"{STACK_LABEL}={run.stack}"}):
             if obj.name in keep:
                 continue
-            try:
+            # One still mounted by a task that is stopping refuses; the next deploy removes it.
+            with contextlib.suppress(docker.errors.APIError):
                 obj.remove()
-            except docker.errors.APIError:
-                pass  # still mounted by a task that is stopping; the next deploy removes it
 
 
 def _password_changed(previous: Mapping[str, Any], props: Mapping[str, Any]) -> bool:
@@ -280,7 +313,18 @@ def _rotate_database_password(run: _Run) -> None:
     user = str(database["user"]).replace('"', '""')
     statement = f"ALTER ROLE \"{user}\" WITH PASSWORD '{password}';\n"
     run.engine.cli(
-        ["exec", "-i", containers[0].id, "psql", "-v", "ON_ERROR_STOP=1", "-qU", database["user"], "-d", database["name"]],
+        [
+            "exec",
+            "-i",
+            containers[0].id,
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qU",
+            database["user"],
+            "-d",
+            database["name"],
+        ],
         input=statement,
     )
     _log(run.stack, f"set the new database password in {service}")
@@ -315,48 +359,36 @@ def _wait_for_database(run: _Run) -> None:
 def _release(run: _Run, image: str) -> None:
     """Run the release job (the image's `release` process type) to completion, or fail with its output."""
     spec = run.props["release"]
-    digest = split_ref(image).digest.removeprefix("sha256:")[:12]
-    name = f"{run.stack}_release_{digest}"
-    for old in run.client.services.list(filters={"name": name}):
-        old.remove()
-    secret_refs = []
+    names = {o["key"]: o["name"] for o in run.props["objects"] if o["kind"] == "secret"}
+    secrets = []
     for target, key in (spec.get("secrets") or {}).items():
-        docker_name = next(o["name"] for o in run.props["objects"] if o["key"] == key and o["kind"] == "secret")
-        secret = run.client.secrets.get(docker_name)
-        secret_refs.append(docker.types.SecretReference(secret.id, docker_name, filename=target))
-    _log(run.stack, f"release: {' '.join(spec['command'])} in {image}")
-    job = run.client.services.create(
-        image,
-        args=list(spec["command"]),  # the image's entrypoint runs it (ContainerSpec.Command would replace that)
-        name=name,
-        env=[f"{k}={v}" for k, v in (spec.get("environment") or {}).items()],
-        networks=[spec["network"]],
-        secrets=secret_refs,
-        mode=docker.types.ServiceMode("replicated-job", concurrency=1),
-        restart_policy=docker.types.RestartPolicy(condition="none"),
-        labels={"flightdeck.release-job": run.stack},
+        secret = run.client.secrets.get(names[key])
+        secrets.append((secret.id, names[key], target))
+    job = jobs.JobSpec(
+        image=image,
+        args=tuple(spec["command"]),
+        environment=tuple(f"{k}={v}" for k, v in (spec.get("environment") or {}).items()),
+        networks=(spec["network"],),
+        secrets=tuple(secrets),
     )
+    command = " ".join(spec["command"])
+    _log(run.stack, f"release: {command} in {image}")
+    digest = split_ref(image).digest.removeprefix("sha256:")[:12]
     try:
-        while True:
-            tasks = job.tasks()
-            states = {t["Status"]["State"] for t in tasks}
-            if "complete" in states:
-                _log(run.stack, "release: done")
-                return
-            if states & {"failed", "rejected", "shutdown", "orphaned"}:
-                output = "".join(
-                    chunk.decode(errors="replace") for chunk in job.logs(stdout=True, stderr=True, tail=40)
-                )
-                errors = "; ".join(t["Status"].get("Err", "") for t in tasks if t["Status"].get("Err"))
-                raise DeploymentFailed(
-                    f"the release command `{' '.join(spec['command'])}` failed in {image} ({errors}); nothing "
-                    f"was deployed and the previous version keeps serving. Its output:\n{output.strip()}"
-                )
-            if run.remaining() <= 0:
-                raise DeploymentFailed(f"the release command did not finish in time ({states})")
-            time.sleep(POLL)
-    finally:
-        job.remove()
+        result = jobs.run_job(
+            run.client, f"{run.stack}_release_{digest}", job, timeout=max(run.remaining(), 1.0),
+            labels={"flightdeck.release-job": run.stack},
+        )  # fmt: skip
+    except jobs.JobTimeout as err:
+        raise DeploymentFailed(f"the release command `{command}` did not finish: {err}") from None
+    if not result.succeeded:
+        raise DeploymentFailed(
+            f"the release command `{command}` failed in "
+            f"{image}{f' ({result.errors})' if result.errors else ''}; "
+            "nothing was deployed and the previous version keeps serving. Its "
+            f"output:\n{result.output.strip()[-4000:]}"
+        )
+    _log(run.stack, "release: done")
 
 
 def _task_errors(service: Any) -> str:
@@ -383,8 +415,11 @@ def _wait_until_converged(run: _Run, before: Mapping[str, str | None]) -> int:
         pending = []
         for service in run.services():
             service.reload()
-            progress = swarm_state.service_progress(service.attrs, service.tasks(), ready, before.get(service.name))
+            progress = swarm_state.service_progress(
+                service.attrs, service.tasks(), ready, before.get(service.name)
+            )
             if progress.failure:
+                _wait_for_rollback(run, service)
                 raise DeploymentFailed(_failure_message(run, service, progress))
             if not progress.converged:
                 pending.append(f"{progress.service} {progress.running}/{progress.desired}")
@@ -395,18 +430,42 @@ def _wait_until_converged(run: _Run, before: Mapping[str, str | None]) -> int:
         time.sleep(POLL)
 
 
+def _wait_for_rollback(run: _Run, service: Any) -> None:
+    """Swarm is rolling a failed update back: wait until the previous version runs again (bounded), so that
+    the failure reported says what is true."""
+    while (service.attrs.get("UpdateStatus") or {}).get(
+        "State"
+    ) == "rollback_started" and run.remaining() > 0:
+        time.sleep(POLL)
+        service.reload()
+    ready = swarm_state.ready_nodes(n.attrs for n in run.client.nodes.list())
+    rolled_back = (service.attrs.get("UpdateStatus") or {}).get("StartedAt")  # counts tasks only, from here
+    while not swarm_state.service_progress(service.attrs, service.tasks(), ready, rolled_back).converged:
+        if run.remaining() <= 0:
+            return
+        time.sleep(POLL)
+        service.reload()
+
+
 def _failure_message(run: _Run, service: Any, progress: swarm_state.Progress) -> str:
     spec = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    now = spec["Image"]
+    errors = _task_errors(service)
     message = f"{progress.service}: {progress.failure}"
-    if "port" in (progress.failure or ""):
+    if swarm_state.port_taken(errors) or "port" in (progress.failure or ""):
         keys = ", ".join(f"{port} ({key})" for port, key in (run.props.get("ports") or {}).items())
-        return f"{message}. Another process holds a port the stack publishes: free it, or choose others: {keys}"
+        return (
+            f"{message}. A port the stack publishes is held by another process ({errors}): free it, or "
+            "choose "
+            f"another with `pulumi config set`: {keys}. {progress.service} runs as before."
+        )
     check = " ".join(spec.get("Healthcheck", {}).get("Test", [])[1:])
+    if not check:
+        return f"{message}. Its new tasks failed: {errors}. {progress.service} runs {now} again."
     output = _failing_check_output(run, service)
-    now = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     return (
         f"{message}. The new tasks failed their health check `{check}`"
-        + (f": {output}" if output else "")
+        + (f": {output}" if output else f" ({errors})")
         + f". {progress.service} runs {now} again; the previous version keeps serving."
     )
 
@@ -431,7 +490,7 @@ def _wait_until_healthy(run: _Run) -> None:
     health = run.props.get("health")
     if not health:
         return
-    request = urllib.request.Request(str(health["url"]), headers={"Host": str(health["host"])})
+    request = urllib.request.Request(str(health["url"]), headers={"Host": str(health["host"])})  # noqa: S310
     last = ""
     while True:
         try:
@@ -444,7 +503,9 @@ def _wait_until_healthy(run: _Run) -> None:
         except (urllib.error.URLError, OSError) as err:
             last = str(err)
         if run.remaining() <= 0:
-            raise DeploymentFailed(f"{health['url']} did not answer 200 through the proxy in time (last: {last})")
+            raise DeploymentFailed(
+                f"{health['url']} did not answer 200 through the proxy in time (last: {last})"
+            )
         time.sleep(POLL)
 
 
@@ -473,6 +534,33 @@ def _prune_images(run: _Run, history: list[releases.Release], session: SshSessio
             _log(run.stack, f"skipped pruning old images on {url}: {err}")
 
 
+def _prune_registry(
+    run: _Run, history: list[releases.Release], session: SshSession | None, image: str
+) -> None:
+    """Drop the releases beyond keep_releases from the registry too; a failure here is logged, not fatal: the
+    deploy itself has succeeded."""
+    registry = run.props.get("registry")
+    if not registry or not image:
+        return
+    serving = {
+        s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].rsplit("@", 1)[-1] for s in run.services()
+    }
+    old = registry_gc.doomed(history, int(run.props.get("keep_releases", 5)), serving)
+    try:
+        registry_gc.prune_registry(
+            run.engine,
+            session,
+            stack=run.stack,
+            registry=registry,
+            repository=split_ref(image).path,
+            digests=old,
+            auth=run.props.get("registry_auth"),
+            timeout=max(run.remaining(), 60.0),
+        )
+    except (RuntimeError, OSError, docker.errors.DockerException, jobs.JobTimeout) as err:
+        _log(run.stack, f"registry: old releases kept this time ({err})")
+
+
 @dataclass(frozen=True)
 class SwarmDeploymentArgs:
     engine: pulumi.Input[str]
@@ -487,8 +575,11 @@ class SwarmDeploymentArgs:
     health: pulumi.Input[dict[str, str]] | None = None
     ssh: pulumi.Input[dict[str, Any]] | None = None
     registry_auth: pulumi.Input[dict[str, str]] | None = None
-    nodes: pulumi.Input[list[str]] = ()
+    nodes: pulumi.Input[list[str]] = field(default_factory=list)
     repository: pulumi.Input[str] = ""  # the app image's repository (its old images are pruned)
+    # The registry the stack pulls from, for its garbage collection: {kind: service|container, name, address,
+    # config} (providers/registry_gc.py).
+    registry: Mapping[str, str] | None = None
     keep_releases: int = 5
     ports: Mapping[str, str] = field(default_factory=dict)
     kept_volumes: tuple[str, ...] = ()
@@ -500,7 +591,9 @@ class SwarmDeployment(Resource, module="flightdeck", name="SwarmDeployment"):
     last_release: pulumi.Output[dict[str, Any]]
     image: pulumi.Output[str]
 
-    def __init__(self, name: str, args: SwarmDeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: SwarmDeploymentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         props = {
             "engine": args.engine,
             "stack": args.stack,
@@ -513,9 +606,12 @@ class SwarmDeployment(Resource, module="flightdeck", name="SwarmDeployment"):
             "app_services": list(args.app_services),
             "health": args.health,
             "ssh": args.ssh,
-            "registry_auth": pulumi.Output.secret(args.registry_auth) if args.registry_auth is not None else None,
+            "registry_auth": pulumi.Output.secret(args.registry_auth)
+            if args.registry_auth is not None
+            else None,
             "nodes": args.nodes,
             "repository": args.repository,
+            "registry": dict(args.registry) if args.registry else None,
             "keep_releases": args.keep_releases,
             "ports": dict(args.ports),
             "kept_volumes": list(args.kept_volumes),

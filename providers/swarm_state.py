@@ -39,7 +39,8 @@ def ready_nodes(nodes: Iterable[Mapping[str, Any]]) -> set[str]:
     return {
         str(n["ID"])
         for n in nodes
-        if n.get("Status", {}).get("State") == "ready" and n.get("Spec", {}).get("Availability", "active") == "active"
+        if n.get("Status", {}).get("State") == "ready"
+        and n.get("Spec", {}).get("Availability", "active") == "active"
     }
 
 
@@ -66,13 +67,24 @@ def service_progress(
     status = service.get("UpdateStatus") or {}
     ours = bool(status) and status.get("StartedAt") != update_before
     if ours and status.get("State") in FAILED_UPDATES:
-        return Progress(name, False, len(running), desired, f"swarm stopped the update ({status.get('State')}): {status.get('Message', '')}")
+        return Progress(
+            name,
+            False,
+            len(running),
+            desired,
+            f"swarm stopped the update ({status.get('State')}): {status.get('Message', '')}",
+        )
     for task in tasks:
         error = str(task.get("Status", {}).get("Err", ""))
-        if _PORT_TAKEN.search(error) and task.get("DesiredState") == "running":
+        if port_taken(error) and task.get("DesiredState") == "running":
             return Progress(name, False, len(running), desired, f"a port it publishes is taken: {error}")
     updating = ours and status.get("State") not in ("completed", None)
     return Progress(name, not updating and len(running) >= desired, len(running), desired)
+
+
+def port_taken(error: str) -> bool:
+    """Whether a task error says a port the task publishes is held by something else."""
+    return _PORT_TAKEN.search(error) is not None
 
 
 def declared_services(stack: str, stack_file: str) -> dict[str, dict[str, Any]]:
@@ -95,7 +107,9 @@ def live_services(services: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
         mode = spec.get("Mode", {})
         if "ReplicatedJob" in mode or "GlobalJob" in mode:
             continue
-        replicas: int | str = "global" if "Global" in mode else int(mode.get("Replicated", {}).get("Replicas", 1))
+        replicas: int | str = (
+            "global" if "Global" in mode else int(mode.get("Replicated", {}).get("Replicas", 1))
+        )
         shape[str(spec["Name"])] = {"image": _declared_image(_image(spec)), "replicas": replicas}
     return shape
 

@@ -1,24 +1,29 @@
-"""IaaS vs PaaS: `python -m components.compare` (make compare) writes docs/iaas-vs-paas.md and its chart.
+"""IaaS vs PaaS: `python -m reports.compare` (make compare) writes docs/iaas-vs-paas.md and its chart.
 
 Every figure is computed by `costs.monthly_cost` from the committed stack files and `prices.json`; every
-claim about what flightdeck automates names the file and the text that shows it, and is reported as
-missing when that text is not in the tree. Rendering is pure (`render_report`); only `main` touches files.
+claim about what flightdeck automates names the file and the code that shows it (comments and docstrings
+do not count), and is reported as missing when that code is not in the tree. Rendering is pure
+(`render_report`); only `main` touches files.
 The chart needs matplotlib, a dev dependency: the Pulumi program never imports this module.
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import re
+import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from components.costs import Estimate, PriceTable, load_prices, monthly_cost
-from components.settings import HEROKU_API_KEY, NAMESPACE, Settings, parse
-from components.stack_files import config_text, read_stack_config, stack_names
+from contract import ROOT
+from reports.costs import Estimate, PriceTable, load_prices, monthly_cost
+from reports.stack_files import config_text, read_stack_config, stack_names
+from settings import HEROKU_API_KEY, NAMESPACE, HerokuSettings, IaasSettings, parse
 
-ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "iaas-vs-paas.md"
 CHART = ROOT / "docs" / "iaas-vs-paas.png"
 SCALE = tuple(range(1, 11))
@@ -41,37 +46,48 @@ class Curve:
         return any(e.includes_estimates for e in self.estimates)
 
 
-# Pricing reads no secret: the Heroku API key the settings require is a stand-in here, never sent anywhere.
-_PRICING_ONLY_SECRETS = {HEROKU_API_KEY: "not-needed-to-price-a-stack"}
+# Pricing reads no secret: the secrets the settings require are stand-ins here, never sent anywhere.
+_PRICING_ONLY_SECRETS = {
+    HEROKU_API_KEY: "not-needed-to-price-a-stack",
+    f"{NAMESPACE}:bucketAccessKey": "not-needed-to-price-a-stack",
+    f"{NAMESPACE}:bucketSecretKey": "not-needed-to-price-a-stack",
+}
 
 
-def committed(stack: str, **overrides: object) -> Settings:
+def committed(stack: str, **overrides: object) -> Any:
     """The settings of Pulumi.<stack>.yaml, with flightdeck keys overridden."""
     raw = read_stack_config(stack) | _PRICING_ONLY_SECRETS
     raw.update({f"{NAMESPACE}:{key}": config_text(value) for key, value in overrides.items()})
     return parse(raw, set(_PRICING_ONLY_SECRETS))
 
 
-def heroku_at(instances: int) -> Settings:
+def heroku_at(instances: int) -> HerokuSettings:
     """prod as committed, with `instances` web dynos."""
-    return committed("prod", webInstances=instances)
+    settings = committed("prod", webInstances=instances)
+    assert isinstance(settings, HerokuSettings)
+    return settings
 
 
-def linode_at(instances: int, *, managed_database: bool = False) -> Settings:
+def linode_at(instances: int, *, managed_database: bool = False) -> IaasSettings:
     """iaas as committed with one VM per web instance, and prod's accessories so both sides run the same
     services (on iaas they are swarm services on the VMs)."""
     accessories = list(heroku_at(1).app.accessories)
-    return committed(
+    settings = committed(
         "iaas",
         webInstances=instances,
         linodeInstanceCount=instances,
         accessories=accessories,
         linodeManagedDatabase=managed_database,
     )
+    assert isinstance(settings, IaasSettings)
+    return settings
 
 
 def curve(
-    label: str, settings_at: Callable[[int], Settings], committed_at: int | None, prices: PriceTable
+    label: str,
+    settings_at: Callable[[int], HerokuSettings | IaasSettings],
+    committed_at: int | None,
+    prices: PriceTable,
 ) -> Curve:
     return Curve(label, tuple(monthly_cost(settings_at(n), prices) for n in SCALE), committed_at)
 
@@ -80,10 +96,8 @@ def curves(prices: PriceTable) -> tuple[Curve, Curve, Curve]:
     """Heroku as prod, Linode as iaas, and iaas with its managed database turned on (no committed stack
     runs that, so it has no committed point)."""
     prod, iaas = heroku_at(1), linode_at(1)
-    assert prod.heroku is not None and iaas.linode is not None
     committed_prod = committed("prod").app.web_instances
     committed_iaas = committed("iaas").linode
-    assert committed_iaas is not None
     return (
         curve(f"Heroku (prod): {prod.heroku.dyno_size} dynos", heroku_at, committed_prod, prices),
         curve(
@@ -134,8 +148,8 @@ DUTIES: tuple[Duty, ...] = (
         iaas_left="Debian release upgrades; checking that the swarm comes back after each reboot; image "
         "rebuilds as on Heroku.",
         iaas_evidence=(
-            Evidence("components/cloud_init.py", r"unattended-upgrades"),
-            Evidence("components/cloud_init.py", r"Automatic-Reboot"),
+            Evidence("render/cloud_init.py", r"unattended-upgrades"),
+            Evidence("render/cloud_init.py", r"Automatic-Reboot"),
         ),
     ),
     Duty(
@@ -144,8 +158,8 @@ DUTIES: tuple[Duty, ...] = (
         heroku_left="The domain's DNS record.",
         iaas_done="Caddy gets and renews a certificate for the configured domain by itself.",
         iaas_left="The DNS records; noticing a failed renewal in Caddy's logs.",
-        heroku_evidence=(Evidence("components/heroku.py", r"acm"),),
-        iaas_evidence=(Evidence("components/proxy.py", r"domain"),),
+        heroku_evidence=(Evidence("components/heroku_app.py", r"acm=bool\(settings\.domain\)"),),
+        iaas_evidence=(Evidence("render/caddyfile.py", r"token\(domain\)"),),
     ),
     Duty(
         "Database backups and restore",
@@ -157,9 +171,9 @@ DUTIES: tuple[Duty, ...] = (
         iaas_left="Rehearsing restores; without the managed database a restore is only as recent as "
         "the last dump (no point-in-time recovery).",
         iaas_evidence=(
-            Evidence("components/backups.py", r"def backup_service"),
+            Evidence("render/stack_file.py", r"def backup_service"),
             Evidence("backup/backup.py", r"pg_dump"),
-            Evidence("components/linode.py", r"lifecycle_rules"),
+            Evidence("components/linode_object_storage.py", r"lifecycle_rules="),
         ),
     ),
     Duty(
@@ -170,10 +184,10 @@ DUTIES: tuple[Duty, ...] = (
         iaas_done="`webInstances` sets the swarm's web replicas; `linodeInstanceCount` adds VMs and a "
         "NodeBalancer in front of them.",
         iaas_left="Choosing VM sizes and count; the database shares a VM with the app unless it is managed.",
-        heroku_evidence=(Evidence("components/heroku.py", r"Formation"),),
+        heroku_evidence=(Evidence("components/heroku_app.py", r"heroku\.formation\.Formation\("),),
         iaas_evidence=(
-            Evidence("components/swarm.py", r"\"replicas\": spec\.app\.web_instances"),
-            Evidence("components/linode.py", r"NodeBalancer"),
+            Evidence("targets/processes.py", r"app\.web_instances"),
+            Evidence("components/linode_balancer.py", r"linode\.NodeBalancer\("),
         ),
     ),
     Duty(
@@ -185,10 +199,25 @@ DUTIES: tuple[Duty, ...] = (
         iaas_done="A swarm rolling update that starts new tasks first and rolls back by itself when they "
         "fail their health check.",
         iaas_left="Migrations that the old release can still run against.",
-        heroku_evidence=(Evidence("components/heroku_release.py", r"release phase"),),
+        heroku_evidence=(Evidence("providers/heroku_release.py", r"_release_output\("),),
         iaas_evidence=(
-            Evidence("components/swarm.py", r"\"order\": \"start-first\""),
-            Evidence("components/swarm.py", r"\"failure_action\": \"rollback\""),
+            Evidence("render/stack_file.py", r"\"start-first\""),
+            Evidence("render/stack_file.py", r"\"failure_action\": \"rollback\""),
+        ),
+    ),
+    Duty(
+        "Background work and scheduled jobs",
+        heroku_done="A formation per Procfile process type (worker, scheduler), all released with the same "
+        "image in one formation update.",
+        heroku_left="Heroku Scheduler cannot be set up through the API; the scheduler dyno runs the app's "
+        "own schedule instead.",
+        iaas_done="A swarm service per Procfile process type, with a process health check, a stop grace "
+        "period and exactly one scheduler replica.",
+        iaas_left="Watching the queue's failed jobs (the admin lists them).",
+        heroku_evidence=(Evidence("components/heroku_app.py", r"type=kind"),),
+        iaas_evidence=(
+            Evidence("targets/processes.py", r"Process\(name, p\.instances"),
+            Evidence("render/stack_file.py", r"\"/app/healthcheck\.py\", process\.name"),
         ),
     ),
     Duty(
@@ -208,19 +237,43 @@ DUTIES: tuple[Duty, ...] = (
         iaas_left="Everything below the app: VMs, disks, the Docker engine, the swarm manager, PostgreSQL on "
         "a VM, the registry; someone on call for them.",
         iaas_evidence=(
-            Evidence("components/swarm.py", r"restart_policy"),
-            Evidence("components/linode.py", r"linode\.Firewall"),
+            Evidence("render/stack_file.py", r"\"restart_policy\""),
+            Evidence("components/linode_network.py", r"linode\.Firewall\("),
         ),
     ),
 )
 
 
+def code_of(path: Path) -> str:
+    """A file's text without what is not code: a Python file has its comments and docstrings blanked out;
+    other files stay as they are."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".py":
+        return text
+    lines = text.splitlines()
+    for node in ast.walk(ast.parse(text)):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            for number in range(first.lineno, (first.end_lineno or first.lineno) + 1):
+                lines[number - 1] = ""
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.COMMENT:
+            row, column = token.start
+            lines[row - 1] = lines[row - 1][:column]
+    return "\n".join(lines)
+
+
 def missing(evidence: Iterable[Evidence], root: Path = ROOT) -> tuple[Evidence, ...]:
-    """The pieces of evidence not found in the tree under root."""
+    """The pieces of evidence whose code is not in the tree under root."""
 
     def present(e: Evidence) -> bool:
         path = root / e.path
-        return path.is_file() and re.search(e.pattern, path.read_text(encoding="utf-8")) is not None
+        return path.is_file() and re.search(e.pattern, code_of(path)) is not None
 
     return tuple(e for e in evidence if not present(e))
 
@@ -274,12 +327,11 @@ def render_report(
     duties: Iterable[tuple[Duty, tuple[Evidence, ...], tuple[Evidence, ...]]],
     prices: PriceTable,
     chart_name: str,
-    paas: Settings,
-    iaas: Settings,
+    paas: HerokuSettings,
+    iaas: IaasSettings,
 ) -> str:
     """The report's markdown. duties: (duty, its Heroku evidence missing, its Linode evidence missing)."""
     heroku, linode, managed = scale
-    assert paas.heroku is not None and iaas.linode is not None
     dyno, vm = paas.heroku.dyno_size, iaas.linode.instance_type
     dyno_note = prices.sections["heroku_dyno"][dyno].note
     vm_note = prices.sections["linode_instance"][vm].note
@@ -287,8 +339,8 @@ def render_report(
     out = [
         "# IaaS vs PaaS: what flightdeck's stacks cost and what they leave to you",
         "",
-        "_Generated by `make compare` (`python -m components.compare`) from the committed "
-        f"`Pulumi.<stack>.yaml` files and `components/prices.json` (prices as of {prices.as_of}, "
+        "_Generated by `make compare` (`python -m reports.compare`) from the committed "
+        f"`Pulumi.<stack>.yaml` files and `reports/prices.json` (prices as of {prices.as_of}, "
         f"{prices.currency} per month). "
         "Do not edit by hand: change the stack files or the price table and run it again._",
         "",
@@ -299,7 +351,7 @@ def render_report(
     ]
     for name, estimate in stacks:
         flag = "yes" if estimate.includes_estimates else "no"
-        out.append(f"| {name} | {estimate.target.value} | {_money(estimate.total)} | {flag} |")
+        out.append(f"| {name} | {estimate.target} | {_money(estimate.total)} | {flag} |")
     for name, estimate in stacks:
         out += ["", f"### {name}", ""]
         out += breakdown_table(estimate) if estimate.items else ["Nothing is billed."]
@@ -410,7 +462,7 @@ def draw_chart(scale: Sequence[Curve], path: Path, as_of: str) -> None:
     figure.text(
         0.01,
         0.01,
-        f"List prices as of {as_of} (components/prices.json). * includes estimated prices.",
+        f"List prices as of {as_of} (reports/prices.json). * includes estimated prices.",
         fontsize=7,
     )
     figure.tight_layout(rect=(0, 0.03, 1, 1))

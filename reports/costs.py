@@ -132,6 +132,18 @@ class LineItem:
 
 
 @dataclass(frozen=True)
+class Share:
+    """What one process type takes of the VMs: its tasks' CPU limits against the VMs' vCPUs, and that share
+    of what the VMs cost (an allocation of the bill, not an extra charge)."""
+
+    process: str
+    tasks: int
+    cpus: Decimal  # per task
+    share: Decimal  # of all vCPUs, 0-1 (over 1: the limits overcommit the VMs)
+    usd: Decimal
+
+
+@dataclass(frozen=True)
 class Estimate:
     """A stack's monthly cost: what is billed, one line per priced thing, and what is left out."""
 
@@ -140,6 +152,7 @@ class Estimate:
     as_of: str
     currency: str
     notes: tuple[str, ...] = ()
+    shares: tuple[Share, ...] = ()
 
     @property
     def total(self) -> Decimal:
@@ -169,6 +182,16 @@ class Estimate:
                 for i in self.items
             ],
             "notes": list(self.notes),
+            "processShares": [
+                {
+                    "process": s.process,
+                    "tasks": s.tasks,
+                    "cpusPerTask": str(s.cpus),
+                    "shareOfVcpus": str(s.share.quantize(Decimal("0.001"))),
+                    "usd": str(s.usd.quantize(CENT)),
+                }
+                for s in self.shares
+            ],
         }
 
 
@@ -185,8 +208,13 @@ def _line(item: str, quantity: int, price: Price) -> LineItem:
 def _heroku(settings: HerokuSettings, prices: PriceTable) -> tuple[list[LineItem], list[str]]:
     heroku, app = settings.heroku, settings.app
     dyno = prices.price("heroku_dyno", heroku.dyno_size, _key("heroku", "dyno_size"))
-    items = [
-        _line(f"web dyno {heroku.dyno_size}", app.web_instances, dyno),
+    items = [_line(f"web dyno {heroku.dyno_size}", app.web_instances, dyno)]
+    for kind, process in sorted(app.processes.items()):
+        size = process.heroku_size or heroku.dyno_size
+        price = prices.price("heroku_dyno", size, f"{NAMESPACE}:processes.{kind}.herokuSize")
+        if process.instances and not (price.flat and dyno.flat):  # Eco's pool is billed once for all types
+            items.append(_line(f"{kind} dyno {size}", process.instances, price))
+    items += [
         _line(
             f"heroku-postgresql {heroku.postgres_plan}",
             1,
@@ -200,6 +228,24 @@ def _heroku(settings: HerokuSettings, prices: PriceTable) -> tuple[list[LineItem
     if dyno.flat:
         notes.append(f"{heroku.dyno_size}: {dyno.note}")
     return items, notes
+
+
+# vCPUs of each Linode type (prices.json's notes say the same in words).
+VCPUS = {
+    "g6-nanode-1": 1, "g6-standard-1": 1, "g6-standard-2": 2, "g6-standard-4": 4, "g6-standard-6": 6,
+    "g6-dedicated-2": 2, "g6-dedicated-4": 4,
+}  # fmt: skip
+
+
+def process_shares(settings: IaasSettings, vms_usd: Decimal) -> tuple[Share, ...]:
+    """Each app process type's share of the VMs by its tasks' CPU limits."""
+    total = Decimal(VCPUS[settings.linode.instance_type] * settings.linode.instance_count)
+    tasks = [("web", settings.app.web_instances, Decimal(settings.swarm.web_cpus))]
+    tasks += [(name, p.instances, Decimal(p.cpus)) for name, p in sorted(settings.app.processes.items())]
+    return tuple(
+        Share(name, count, cpus, count * cpus / total, vms_usd * count * cpus / total)
+        for name, count, cpus in tasks
+    )
 
 
 def _iaas(settings: IaasSettings, prices: PriceTable) -> tuple[list[LineItem], list[str]]:
@@ -222,7 +268,7 @@ def _iaas(settings: IaasSettings, prices: PriceTable) -> tuple[list[LineItem], l
     bucket = prices.price("linode_service", "object-storage", _key("", "target"))
     items.append(_line("Object Storage", 1, bucket))
     notes = [
-        f"{settings.app.web_instances} web replica(s) share the VMs: only the VMs are billed",
+        "the app's processes share the VMs: only the VMs are billed (processShares splits that by CPU limit)",
         "Object Storage beyond 250 GB and transfer beyond the included allowance are not priced",
     ]
     if linode.managed_database:
@@ -244,16 +290,22 @@ def _iaas(settings: IaasSettings, prices: PriceTable) -> tuple[list[LineItem], l
 
 
 def monthly_cost(
-    settings: LocalSettings | HerokuSettings | ServersSettings | IaasSettings, prices: PriceTable | None = None
+    settings: LocalSettings | HerokuSettings | ServersSettings | IaasSettings,
+    prices: PriceTable | None = None,
 ) -> Estimate:
     """The itemized monthly cost of the stack these settings describe (prices: the committed table)."""
     table = prices if prices is not None else load_prices()
+    shares: tuple[Share, ...] = ()
     if isinstance(settings, HerokuSettings):
         items, notes = _heroku(settings, table)
     elif isinstance(settings, IaasSettings):
         items, notes = _iaas(settings, table)
+        shares = process_shares(settings, items[0].subtotal)
     elif isinstance(settings, ServersSettings):
-        items, notes = [], [f"runs on {len(settings.servers.hosts)} server(s) you already pay for: not priced here"]
+        items, notes = (
+            [],
+            [f"runs on {len(settings.servers.hosts)} server(s) you already pay for: not priced here"],
+        )
     else:
         items, notes = [], ["runs on this machine's Docker engine: no provider bills it"]
     return Estimate(
@@ -262,4 +314,5 @@ def monthly_cost(
         as_of=table.as_of,
         currency=table.currency,
         notes=tuple(notes),
+        shares=shares,
     )

@@ -16,7 +16,6 @@ from contract import ROOT
 from settings import NAMESPACE
 
 
-
 def config_text(value: Any) -> str:
     """A YAML value as the engine passes it: strings as they are, the rest as JSON."""
     if isinstance(value, str):
@@ -33,7 +32,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def stack_names(root: Path = ROOT) -> list[str]:
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+    """The committed stacks (a `*-test` stack file is generated on a machine, e.g. by scripts/test-hosts)."""
+    names = (p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+    return sorted(name for name in names if not name.endswith("-test"))
 
 
 def read_stack_config(stack: str, root: Path = ROOT) -> dict[str, str]:

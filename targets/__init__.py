@@ -10,14 +10,16 @@ from typing import Any
 
 from settings import HerokuSettings, IaasSettings, LocalSettings, ServersSettings
 from targets.heroku import HerokuTarget
+from targets.iaas import IaasTarget
 from targets.local import LocalTarget
 from targets.outputs import TargetOutputs
 from targets.servers import ServersTarget
 
-TARGETS: dict[str, Callable[[str, Any], LocalTarget | HerokuTarget | ServersTarget]] = {
+TARGETS: dict[str, Callable[[str, Any], LocalTarget | HerokuTarget | ServersTarget | IaasTarget]] = {
     "local": LocalTarget,
     "heroku": HerokuTarget,
     "servers": ServersTarget,
+    "iaas": IaasTarget,
 }
 
 

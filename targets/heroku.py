@@ -19,9 +19,13 @@ from targets.outputs import TargetOutputs, moved
 class HerokuTarget(pulumi.ComponentResource):
     outputs: TargetOutputs
 
-    def __init__(self, name: str, settings: HerokuSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, settings: HerokuSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("flightdeck:targets:Heroku", name, None, opts)
-        login = RegistryLogin(address=REGISTRY, username="_", password=settings.heroku.api_key.get_secret_value())
+        login = RegistryLogin(
+            address=REGISTRY, username="_", password=settings.heroku.api_key.get_secret_value()
+        )
         digests: list[pulumi.Output[str]] = []
 
         def image(repository: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
@@ -38,7 +42,9 @@ class HerokuTarget(pulumi.ComponentResource):
 
         app = HerokuApp(
             f"{name}-app",
-            HerokuAppArgs(app=settings.app, heroku=settings.heroku, image=image, protect_data=settings.protect_data),
+            HerokuAppArgs(
+                app=settings.app, heroku=settings.heroku, image=image, protect_data=settings.protect_data
+            ),
             opts=moved(self, "heroku"),
         )
         extras: dict[str, pulumi.Input[object]] = {

@@ -1,225 +1,148 @@
-"""The iaas target: Linode VMs in a Docker swarm with a private registry on the stack's bucket, images built
-on the manager, and the app's swarm stack with its backup job."""
+"""The `iaas` target: Linode VMs in their firewall and VPC, a NodeBalancer when there is more than one, an
+Object Storage bucket, an optional managed PostgreSQL, and then exactly the servers layer (the `servers`
+target's code path) on the VMs' addresses, each VM's generated host key pinned.
+
+Builds run on the machine that runs `pulumi up` (it needs a Docker engine), and the images reach the VMs'
+registry through an SSH forward to the manager: nothing but SSH, HTTP and HTTPS is open on the VMs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Callable
 
 import pulumi
-import pulumi_command as command
-import pulumi_docker_build as docker_build
-import pulumi_random as random
 
-from components import swarm as swarm_stack
-from components.backups import backup_service
-from components.image import (
-    ROOT,
-    AppImage,
-    AppImageArgs,
-    RegistryLogin,
-    git_head_sha,
-    remote_builder_script,
-    remove_builder_script,
-)
-from components.linode import LinodeHosts, LinodeHostsArgs, label
-from components.promotion import split_ref
-from components.registry import PrivateRegistry, PrivateRegistryArgs, S3Storage, bucket_credentials_file
-from components.registry_stack import RegistryStack, RegistryStackArgs
-from components.release_image import release_image
-from components.settings import Settings
-from components.swarm import SshTarget, StackExtension, SwarmStack, SwarmStackArgs
+from components.linode_balancer import LinodeBalancer, LinodeBalancerArgs
+from components.linode_object_storage import LinodeObjectStorage, LinodeObjectStorageArgs
+from components.linode_postgres import CA_FILE, LinodePostgres, LinodePostgresArgs
+from components.linode_vms import LinodeVms, LinodeVmsArgs
+from components.servers_layer import ServersLayer, ServersLayerArgs
+from components.swarm_hosts import HostSpec
+from render.registry_config import S3Storage, bucket_credentials_file
+from reports.costs import monthly_cost
+from settings import IaasSettings
+from targets.outputs import TargetOutputs
+from targets.processes import app_processes
 
-Outputs = dict[str, Any]
-
-
-# On iaas the registry listens on each VM's loopback only: images are built on the manager's engine.
-IAAS_REGISTRY = "127.0.0.1:5000"
-
-
-def iaas_repository(app_name: str, image: str) -> str:
-    return f"{IAAS_REGISTRY}/{app_name}/{image}"
+# The older layout kept every Linode resource under one LinodeHosts component named "linode": these aliases
+# keep what must survive an update of such a stack (the bucket and its key, the managed database, the
+# NodeBalancer and its public address, the firewall). Its VMs are replaced by design: they now boot inside
+# their firewall and VPC, and root has no key (back their database up first: docs/iaas.md).
+_KEPT: dict[str, Callable[[str], str]] = {
+    "linode:index/objectStorageBucket:ObjectStorageBucket": lambda name: "linode-bucket",
+    "linode:index/objectStorageKey:ObjectStorageKey": lambda name: "linode-bucket-key",
+    "linode:index/databasePostgresqlV2:DatabasePostgresqlV2": lambda name: "linode-db",
+    "linode:index/firewall:Firewall": lambda name: "linode-firewall",
+    # iaas-balancer-lb, -lb-80, -lb-443-vm-2 ... were linode-lb, linode-lb-80, linode-lb-443-vm-2 ...
+    "linode:index/nodeBalancer:NodeBalancer": lambda name: "linode-" + name.split("-balancer-", 1)[1],
+    "linode:index/nodeBalancerConfig:NodeBalancerConfig": lambda name: (
+        "linode-" + name.split("-balancer-", 1)[1]
+    ),
+    "linode:index/nodeBalancerNode:NodeBalancerNode": lambda name: "linode-" + name.split("-balancer-", 1)[1],
+}
 
 
-def check_iaas_promotion(digest: str | None, repository: str) -> None:
-    """A promotion on iaas can only name an image already in the stack's own registry (a rollback): the
-    copy would run where `pulumi up` runs, which cannot reach the registry on the VMs' loopback."""
-    if digest is None:
-        return
-    source, _ = split_ref(digest)
-    if source != repository:
-        raise pulumi.RunError(
-            f"flightdeck:imageDigest: {digest} is not in {repository}. The iaas registry is reachable on "
-            "the VMs' loopback only, so nothing can be copied into it from here: name an image this stack "
-            f"pushed before ({repository}@sha256:...), or unset flightdeck:imageDigest to build on the "
-            "manager."
-        )
+def _old_layout(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    old_name = _KEPT.get(args.type_)
+    if old_name is None:
+        return None
+    hosts = f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::flightdeck:linode:LinodeHosts::linode"
+    alias = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name(args.name), parent=hosts)])
+    return pulumi.ResourceTransformResult(args.props, pulumi.ResourceOptions.merge(args.opts, alias))
 
 
-def managed_database_url(parts: list[Any]) -> str:
-    """DATABASE_URL of a Linode managed PostgreSQL: [user, password, host, port], TLS required."""
-    user, password, host, port = (str(p) for p in parts)
-    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return f"postgres://{credentials}@{host}:{port}/defaultdb?sslmode=require"
-
-
-def _bucket_credentials(keys: list[Any]) -> str:
+def _credentials(keys: list[object]) -> str:
     return bucket_credentials_file(str(keys[0]), str(keys[1]))
 
 
-def _unique(hosts: list[Any]) -> list[str]:
-    return list(dict.fromkeys(str(h) for h in hosts))
+class IaasTarget(pulumi.ComponentResource):
+    outputs: TargetOutputs
 
-
-def iaas(settings: Settings) -> Outputs:
-    """Linode VMs in a Docker swarm: the registry stack on every node (blobs in the stack's bucket), then the
-    images built on the manager and pushed to its 127.0.0.1:5000, then the app stack with its backup job."""
-    assert settings.swarm is not None and settings.linode is not None  # parse() gives iaas both sections
-    app, swarm, vms = settings.app, settings.swarm, settings.linode
-    web_repository = iaas_repository(app.name, "web")
-    check_iaas_promotion(settings.image.digest, web_repository)
-
-    hosts = LinodeHosts(
-        "linode",
-        LinodeHostsArgs(
-            app_name=app.name,
-            linode=vms,
-            backup_retention_days=swarm.backup_retention_days,
-            domain=app.domain,
-        ),
-    )
-    ssh = SshTarget(host=hosts.swarm_host, user=hosts.deploy_user)  # the runner's SSH agent authenticates
-    # The bucket's name is LinodeHosts' label for it and its endpoint that of the region's Object Storage
-    # cluster: both known before the bucket exists, so the rendered files stay plain text. (Linode ignores
-    # the S3 region; S3Storage's default satisfies the clients.)
-    storage = S3Storage(bucket=label(app.name, "data", 63), endpoint=f"{vms.region}-1.linodeobjects.com")
-    bucket_credentials: pulumi.Output[str] = pulumi.Output.secret(
-        pulumi.Output.all(hosts.bucket_access_key, hosts.bucket_secret_key).apply(_bucket_credentials)
-    )
-
-    registry = PrivateRegistry(
-        "registry",
-        PrivateRegistryArgs(
-            domain=None, bucket=storage.bucket, endpoint=storage.endpoint, region=storage.region
-        ),
-    )
-    registry_stack = RegistryStack(
-        "registry-stack",
-        RegistryStackArgs(
-            app_name=app.name,
-            image=swarm.registry_image,
-            config=registry.config,
-            htpasswd=registry.htpasswd,
-            bucket_credentials=bucket_credentials,
-            username=registry.username,
-            password=registry.password,
-            ssh=ssh,
-        ),
-    )
-
-    # Builds run on the manager (over SSH, as the deploy user): BuildKit in a container on the VM's own
-    # network, so its pushes to 127.0.0.1:5000 reach the VM's registry. The builder is kept in the buildx
-    # store of the machine that runs `pulumi up`; the provider talks to the manager's engine too, so that
-    # machine needs no Docker engine of its own.
-    manager_host = pulumi.Output.concat("ssh://", hosts.deploy_user, "@", hosts.manager_ip)
-    builder = f"{app.name}-manager"
-    manager_builder = command.local.Command(
-        "manager-builder",
-        create=remote_builder_script(builder, IAAS_REGISTRY),
-        delete=remove_builder_script(builder),
-        environment={"FLIGHTDECK_BUILD_HOST": manager_host},
-        interpreter=["/bin/sh", "-c"],
-        add_previous_output_in_env=False,
-        opts=pulumi.ResourceOptions(depends_on=[registry_stack]),
-    )
-    manager_docker = docker_build.Provider("manager-docker", host=manager_host)
-    login = RegistryLogin(IAAS_REGISTRY, registry.username, registry.password)
-    on_manager = pulumi.ResourceOptions(
-        providers=[manager_docker], depends_on=[registry_stack, manager_builder]
-    )
-    image = release_image(
-        "image",
-        settings,
-        web_repository,
-        registry=login,
-        insecure=True,
-        builder=builder,
-        opts=on_manager,
-    )
-
-    secret_key = random.RandomPassword("secret-key", length=64, special=False)
-    database_password: pulumi.Output[str] | None = None
-    database_url: pulumi.Output[str] | None = None
-    extension = StackExtension()
-    extra_secrets: dict[str, pulumi.Input[str]] = {}
-    depends_on: list[pulumi.Resource] = [registry_stack]
-    if vms.managed_database:
-        # Linode backs managed databases up itself; the backup job serves the bundled database only.
-        database_url = pulumi.Output.secret(
-            pulumi.Output.all(
-                hosts.database_username, hosts.database_password, hosts.database_host, hosts.database_port
-            ).apply(managed_database_url)
+    def __init__(self, name: str, settings: IaasSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("flightdeck:targets:Iaas", name, None, opts)
+        linode = settings.linode
+        child = pulumi.ResourceOptions(parent=self, transforms=[_old_layout])
+        vms = LinodeVms(f"{name}-vms", LinodeVmsArgs(app_name=settings.app.name, linode=linode), opts=child)
+        balancer = LinodeBalancer(
+            f"{name}-balancer",
+            LinodeBalancerArgs(app_name=settings.app.name, region=linode.region, vms=vms.vms),
+            opts=child,
         )
-    else:
-        database_password = random.RandomPassword("database-password", length=32, special=False).result
-        # The stack's extension is plain text rendered before the build, so the job names the backup image
-        # by its commit tag; `docker stack deploy` resolves that tag to a digest and pins it on the service.
-        git_sha = git_head_sha()
-        backup_repository = iaas_repository(app.name, "backup")
-        backup_image = AppImage(
-            "backup-image",
-            AppImageArgs(
-                repository=backup_repository,
-                context=str(ROOT / "backup"),
-                dockerfile=str(ROOT / "backup" / "Dockerfile"),
-                python_image=None,
-                build_args={"POSTGRES_IMAGE": swarm.postgres_image},
-                git_sha=git_sha,
-                registry=login,
-                insecure=True,
-                builder=builder,
+        storage = LinodeObjectStorage(
+            f"{name}-storage",
+            LinodeObjectStorageArgs(
+                app_name=settings.app.name,
+                region=linode.region,
+                retention_days=settings.swarm.backup_retention_days,
+                protect_data=settings.protect_data,
             ),
-            opts=on_manager,
+            opts=child,
         )
-        depends_on.append(backup_image)
-        extension = StackExtension(
-            services={
-                "backup": backup_service(
-                    f"{backup_repository}:{git_sha}",
-                    schedule=swarm.backup_schedule,
-                    storage=storage,
-                    networks=[swarm_stack.NETWORK],
-                )
+        database_url: pulumi.Output[str] | None = None
+        app_files: dict[str, pulumi.Input[str]] = {}
+        if linode.managed_database:
+            database = LinodePostgres(
+                f"{name}-database",
+                LinodePostgresArgs(
+                    app_name=settings.app.name,
+                    region=linode.region,
+                    type=linode.database_type,
+                    cluster_size=linode.database_cluster_size,
+                    allowed_ips=vms.public_ips,
+                    protect_data=settings.protect_data,
+                ),
+                opts=child,
+            )
+            database_url = database.database_url
+            app_files[CA_FILE] = database.ca_certificate
+        hosts = [
+            HostSpec(
+                name=vm.name,
+                address=vm.public_ipv4,
+                swarm_address=vm.vpc_ipv4,
+                role=vm.role,
+                label=f"the Linode VM {vm.name}",
+                user=vms.deploy_user,
+                host_key=vm.host_key,
+            )
+            for vm in vms.vms
+        ]
+        layer = ServersLayer(
+            f"{name}-layer",
+            ServersLayerArgs(
+                app=settings.app,
+                swarm=settings.swarm,
+                image=settings.image,
+                processes=app_processes(settings),
+                hosts=hosts,
+                identity_file=linode.identity_file,
+                bucket=S3Storage(
+                    bucket=storage.bucket_name, endpoint=storage.endpoint_url, region=linode.region
+                ),
+                bucket_credentials=pulumi.Output.secret(
+                    pulumi.Output.all(storage.access_key, storage.secret_key).apply(_credentials)
+                ),
+                docker_host=settings.docker_host,
+                protect_data=settings.protect_data,
+                public_hosts=pulumi.Output.all(vms.public_ips, balancer.public_address).apply(
+                    lambda v: list(dict.fromkeys([*v[0], v[1]]))
+                ),
+                url_host=balancer.public_address,
+                database_url=database_url,
+                app_files=app_files,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.outputs = TargetOutputs(
+            url=layer.url,
+            image_ref=layer.image_ref,
+            image_digest=layer.image_digest,
+            monthly_cost=monthly_cost(settings).as_output(),
+            extras={
+                "release": layer.release,
+                "manager_address": layer.manager_address,
+                "public_address": balancer.public_address,
+                "bucket": storage.bucket_name,
             },
-            # SwarmStack names the docker secret (a keyed digest of its value).
-            secrets={"bucket_credentials": ""},
         )
-        extra_secrets = {"bucket_credentials": bucket_credentials}
-
-    stack = SwarmStack(
-        "swarm",
-        SwarmStackArgs(
-            app=app,
-            swarm=swarm,
-            image=image.ref,
-            secret_key=secret_key.result,
-            database_password=database_password,
-            database_url=database_url,
-            ssh=ssh,
-            public_hosts=pulumi.Output.all(hosts.public_ips, hosts.public_address).apply(
-                lambda v: _unique([*v[0], v[1]])
-            ),
-            extension=extension,
-            extra_secrets=extra_secrets,
-        ),
-        opts=pulumi.ResourceOptions(depends_on=depends_on),
-    )
-    return {
-        "url": hosts.url,
-        "image_ref": stack.image,
-        "image_digest": image.digest,
-        "registry": registry_stack.address,
-        "manager_ip": hosts.manager_ip,
-        "public_address": hosts.public_address,
-        "bucket": hosts.bucket_name,
-    }
+        self.register_outputs(self.outputs.exports())

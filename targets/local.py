@@ -22,19 +22,21 @@ from targets.outputs import TargetOutputs, moved
 from targets.processes import app_processes
 
 
-
-
 class LocalTarget(pulumi.ComponentResource):
     outputs: TargetOutputs
 
-    def __init__(self, name: str, settings: LocalSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, settings: LocalSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("flightdeck:targets:Local", name, None, opts)
         app, swarm = settings.app, settings.swarm
         child = pulumi.ResourceOptions(parent=self)
         hosts = SwarmHosts(
             f"{name}-swarm",
             SwarmHostsArgs(
-                hosts=[HostSpec(name="local", address="127.0.0.1", role="manager", label="this machine's engine")],
+                hosts=[
+                    HostSpec(name="local", address="127.0.0.1", role="manager", label="this machine's engine")
+                ],
                 local_engine=settings.docker_host,
             ),
             opts=child,
@@ -54,7 +56,9 @@ class LocalTarget(pulumi.ComponentResource):
             network_host=True,
             opts=moved(self, "image", depends_on=[registry]),
         )
-        secret_key = GeneratedSecret(f"{name}-secret-key", GeneratedSecretArgs(length=64, alphabet="urlsafe"), opts=child)
+        secret_key = GeneratedSecret(
+            f"{name}-secret-key", GeneratedSecretArgs(length=64, alphabet="urlsafe"), opts=child
+        )
         password = GeneratedSecret(f"{name}-database-password", GeneratedSecretArgs(length=32), opts=child)
         stack = SwarmStack(
             f"{name}-stack",
@@ -73,6 +77,8 @@ class LocalTarget(pulumi.ComponentResource):
                 engine=hosts.manager_engine,
                 nodes=hosts.node_engines,
                 health_host="127.0.0.1",
+                protect_data=settings.protect_data,
+                registry=registry.collector,
             ),
             opts=moved(self, "swarm"),
         )

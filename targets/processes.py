@@ -1,4 +1,4 @@
-"""The app's process types as the swarm targets run them: one service per Procfile type but the release
+"""The app's process types as the swarm targets run them: one service per app/Procfile type but the release
 phase, each with the count and size its settings give."""
 
 from __future__ import annotations
@@ -8,5 +8,6 @@ from settings import IaasSettings, LocalSettings, ServersSettings
 
 
 def app_processes(settings: LocalSettings | ServersSettings | IaasSettings) -> tuple[Process, ...]:
-    swarm = settings.swarm
-    return (Process("web", settings.app.web_instances, swarm.web_cpus, swarm.web_memory),)
+    swarm, app = settings.swarm, settings.app
+    web = Process("web", app.web_instances, swarm.web_cpus, swarm.web_memory)
+    return (web, *(Process(name, p.instances, p.cpus, p.memory) for name, p in sorted(app.processes.items())))

@@ -37,11 +37,15 @@ def host_specs(settings: ServersSettings) -> list[HostSpec]:
 class ServersTarget(pulumi.ComponentResource):
     outputs: TargetOutputs
 
-    def __init__(self, name: str, settings: ServersSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, settings: ServersSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("flightdeck:targets:Servers", name, None, opts)
         bucket = settings.servers.bucket
         credentials = pulumi.Output.secret(
-            bucket_credentials_file(bucket.access_key.get_secret_value(), bucket.secret_key.get_secret_value())
+            bucket_credentials_file(
+                bucket.access_key.get_secret_value(), bucket.secret_key.get_secret_value()
+            )
         )
         layer = ServersLayer(
             f"{name}-layer",
@@ -55,6 +59,7 @@ class ServersTarget(pulumi.ComponentResource):
                 bucket=S3Storage(bucket=bucket.name, endpoint=bucket.endpoint, region=bucket.region),
                 bucket_credentials=credentials,
                 docker_host=settings.docker_host,
+                protect_data=settings.protect_data,
                 public_hosts=[host.address for host in settings.servers.hosts],
             ),
             opts=pulumi.ResourceOptions(parent=self),

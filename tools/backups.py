@@ -3,9 +3,9 @@
 running stack (verified before it touches the database, in one transaction).
 
 Each runs as a one-off swarm job shaped like the stack's backup service (its image, environment and secrets;
-backup/backup.py does the work), so it reaches the database and the bucket exactly as the scheduled job does.
-FROM may be another stack's backup (its full key, e.g. backups/<app>/app/<time>.dump), when both stacks use the
-same bucket: that is how a new stack is restored from an old one.
+backup/backup.py does the work), so it reaches the database and the bucket as the scheduled job does.
+FROM may be another stack's backup (its full key, e.g. backups/<app>/app/<time>.dump), when both stacks use
+the same bucket: that is how a new stack is restored from an old one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         stack = str(deployment["stack"])
         with manager(deployment) as engine:
             if not engine.client.services.list(filters={"name": f"{stack}_backup"}):
-                raise AccessError(f"the stack {stack} has no backup service (its database is managed, or it is local)")
+                raise AccessError(
+                    f"the stack {stack} has no backup service (its database is managed, or it is local)"
+                )
             job = run_job(engine, f"{stack}_backup", [args.command, *([args.source] if args.source else [])])
     except AccessError as err:
         print(f"backups: {err}", file=sys.stderr)

@@ -49,16 +49,24 @@ class PulumiLocalError(RuntimeError):
 
 
 class LocalStack:
-    """scripts/pulumi-local of a project copy, on its `local` stack."""
+    """scripts/pulumi-local of a project copy, on one of its stacks (`local` unless told)."""
 
-    def __init__(self, root: Path, docker_host: str) -> None:
+    def __init__(self, root: Path, docker_host: str, stack: str = "local") -> None:
         self.root = root
+        self.stack = stack
         self.env = {key: value for key, value in os.environ.items() if not key.startswith(PRIVATE)}
-        self.env.update(STACK="local", DOCKER_HOST=docker_host)
+        self.env.update(STACK=stack, DOCKER_HOST=docker_host)
 
     @property
     def stack_file(self) -> Path:
-        return self.root / "Pulumi.local.yaml"
+        return self.root / f"Pulumi.{self.stack}.yaml"
+
+    def make(self, target: str, *variables: str) -> subprocess.CompletedProcess[str]:
+        """`make <target> STACK=<stack> [VAR=value ...]` in the copy (the README's commands)."""
+        return subprocess.run(
+            ["make", "--no-print-directory", target, f"STACK={self.stack}", *variables],
+            cwd=self.root, env=self.env, capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
 
     def configure(self, values: dict[str, Any]) -> None:
         """Set config keys (namespaced, e.g. flightdeck:httpPort) in the copy's Pulumi.local.yaml."""
@@ -120,7 +128,10 @@ class LocalStack:
             "config", "ls", "--filter", f"label=flightdeck.release={self.app_name}",
             "--format", '{{.Label "flightdeck.number"}} {{.Label "flightdeck.image"}}',
         )  # fmt: skip
-        return [image for _, image in sorted((int(n), i) for n, i in (line.split() for line in listed.splitlines()))]
+        return [
+            image
+            for _, image in sorted((int(n), i) for n, i in (line.split() for line in listed.splitlines()))
+        ]
 
     def psql(self, query: str) -> str:
         """A query in the stack's database, through its container's local socket."""
@@ -134,7 +145,10 @@ class LocalStack:
         deployment (that layout had pulumi-random's and pulumi-command's instead), while the stack runs."""
         state = self.export(show_secrets=False)
         resources = state["deployment"]["resources"]
-        ours = ("pulumi-python:dynamic/flightdeck:GeneratedSecret", "pulumi-python:dynamic/flightdeck:SwarmDeployment")
+        ours = (
+            "pulumi-python:dynamic/flightdeck:GeneratedSecret",
+            "pulumi-python:dynamic/flightdeck:SwarmDeployment",
+        )
         kept = [r for r in resources if r["type"] not in ours]
         stack_urn = next(r["urn"] for r in kept if r["type"] == "pulumi:pulumi:Stack")
         prefix = stack_urn.split("::pulumi:pulumi:Stack::")[0]
@@ -142,11 +156,15 @@ class LocalStack:
             ("random", "random:index/randomPassword:RandomPassword", "database-password"),
             ("command", "command:local:Command", "swarm-deploy"),
         ):
-            provider = f"{prefix}::pulumi:providers:{package}::default"
-            kept.append({"urn": provider, "custom": True, "id": str(uuid.uuid4()), "type": f"pulumi:providers:{package}",
-                         "parent": stack_urn, "inputs": {}, "outputs": {}})  # fmt: skip
-            kept.append({"urn": f"{prefix}::{kind}::{name}", "custom": True, "id": name, "type": kind,
-                         "parent": stack_urn, "provider": f"{provider}::{kept[-1]['id']}", "inputs": {}, "outputs": {}})  # fmt: skip
+            provider_urn, provider_id = f"{prefix}::pulumi:providers:{package}::default", str(uuid.uuid4())
+            common = {"custom": True, "parent": stack_urn, "inputs": {}, "outputs": {}}
+            kept.append(
+                {**common, "urn": provider_urn, "id": provider_id, "type": f"pulumi:providers:{package}"}
+            )
+            kept.append(
+                {**common, "urn": f"{prefix}::{kind}::{name}", "id": name, "type": kind,
+                 "provider": f"{provider_urn}::{provider_id}"}
+            )  # fmt: skip
         state["deployment"]["resources"] = kept
         path = self.root / ".pulumi-state" / "legacy-state.json"
         path.write_text(json.dumps(state))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import runpy
 import sys
 from collections.abc import Callable
@@ -42,6 +43,10 @@ def program_of(project: Path) -> Callable[[], None]:
 
 
 LEGACY_PACKAGES = ("random", "command")
+# The last line of a provider's traceback: `package.module.SomeError: what went wrong`.
+RAISED = re.compile(
+    r"(?:[a-z_]+\.)+[A-Z][A-Za-z]*(?:Error|Failed|Mismatch|Unavailable|Timeout|Exception): .+"
+)
 
 
 def legacy_resources(deployment: dict[str, Any]) -> list[str]:
@@ -49,7 +54,11 @@ def legacy_resources(deployment: dict[str, Any]) -> list[str]:
     urns = []
     for resource in deployment.get("resources") or []:
         kind = str(resource.get("type", ""))
-        package = kind.removeprefix("pulumi:providers:") if kind.startswith("pulumi:providers:") else kind.split(":")[0]
+        package = (
+            kind.removeprefix("pulumi:providers:")
+            if kind.startswith("pulumi:providers:")
+            else kind.split(":")[0]
+        )
         if package in LEGACY_PACKAGES:
             urns.append(str(resource["urn"]))
     return urns
@@ -110,16 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack = open_stack(args.project.resolve(), args.work_dir.resolve(), args.stack, args.pulumi_root)
-    legacy = legacy_resources(stack.export_stack().deployment)
+    legacy = legacy_resources(dict(stack.export_stack().deployment or {}))
     if args.operation == "forget-legacy":
         for urn in legacy:
-            stack.workspace.pulumi_command.run(["state", "delete", "--force", "--yes", "--stack", args.stack, urn], str(args.work_dir), {})
+            stack.workspace.pulumi_command.run(
+                ["state", "delete", "--force", "--yes", "--stack", args.stack, urn], str(args.work_dir), {}
+            )
             print(f"forgot {urn}")
-        print(f"{len(legacy)} record(s) of pulumi-random and pulumi-command removed; `make up` adopts what runs")
+        print(
+            f"{len(legacy)} record(s) of pulumi-random and pulumi-command removed; `make up` adopts what runs"
+        )
         return 0
     if legacy:
         print(
-            f"pulumi {args.operation}: the stack {args.stack} was deployed by an older flightdeck: its state holds "
+            f"pulumi {args.operation}: the stack {args.stack} was deployed by an older flightdeck: its state "
+            "holds "
             f"{len(legacy)} pulumi-random/pulumi-command resource(s), whose plugins this CLI cannot load "
             f"(e.g. {legacy[0]}). Nothing has been changed. Run `STACK={args.stack} scripts/pulumi-local "
             "forget-legacy` to drop those records (the running stack, its volume and data stay), then "
@@ -132,18 +146,29 @@ def main(argv: list[str] | None = None) -> int:
             planned = preview(stack, args.expect_no_changes, args.json)
             print(json.dumps(planned, indent=2) if args.json else planned["changeSummary"])
         else:
+            result: auto.UpResult | auto.RefreshResult | auto.DestroyResult
             if args.operation == "up":
                 result = stack.up(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
             elif args.operation == "refresh":
-                result = stack.refresh(on_output=print, expect_no_changes=args.expect_no_changes, color="never")
+                result = stack.refresh(
+                    on_output=print, expect_no_changes=args.expect_no_changes, color="never"
+                )
             else:
                 result = stack.destroy(on_output=print, color="never")
             # The last line: what changed, for scripts (tests, benchmarks) to read.
             print(json.dumps({"resourceChanges": result.summary.resource_changes}))
     except auto.CommandError as error:
-        # The CLI's output has been printed already; its error lines say why it stopped.
-        reasons = [line.strip() for line in str(error).splitlines() if line.strip().startswith("error:")]
-        print(f"pulumi {args.operation} failed", *reasons[-5:], sep="\n  ", file=sys.stderr)
+        # The CLI's output has been printed already; its error lines, and the message of an exception a
+        # provider raised (the last line of its traceback), say why it stopped.
+        lines = [line.strip() for line in str(error).splitlines()]
+        reasons = [line for line in lines if line.startswith("error:") and "Traceback" not in line]
+        raised = [line for line in lines if RAISED.match(line)]
+        print(
+            f"pulumi {args.operation} failed",
+            *dict.fromkeys([*raised, *reasons[-5:]]),
+            sep="\n  ",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -83,19 +83,25 @@ def main(argv: list[str] | None = None) -> int:
             now = run_job(engine, f"{stack}_web", plan)
             then = run_job(engine, f"{stack}_web", plan, image=target)
             if not (now.succeeded and then.succeeded):
-                raise AccessError(f"could not list the migrations:\n{now.output[-1500:]}\n{then.output[-1500:]}")
+                raise AccessError(
+                    f"could not list the migrations:\n{now.output[-1500:]}\n{then.output[-1500:]}"
+                )
         missing = predated(now.output, then.output)
         if missing and not args.force:
             print(
                 f"rollback: {target} predates {len(missing)} migration(s) the database has applied: "
-                f"{', '.join(missing)}. Nothing was changed. The older code would run against the newer schema; "
-                "if it copes (the migrations only added nullable columns or tables, say), repeat with FORCE=1",
+                f"{', '.join(missing)}. Nothing was changed. The older code would run against the newer "
+                "schema; "
+                "if it copes (the migrations only added nullable columns or tables, say), repeat with "
+                "FORCE=1",
                 file=sys.stderr,
             )
             return 1
         pulumi = str(ROOT / "scripts" / "pulumi-local")
         env = {**os.environ, "STACK": args.stack}
-        subprocess.run([pulumi, "cli", "config", "set", "flightdeck:imageDigest", target], env=env, check=True)
+        subprocess.run(
+            [pulumi, "cli", "config", "set", "flightdeck:imageDigest", target], env=env, check=True
+        )
         print(f"rollback: {stack}: releasing {target} through pulumi up (pinned; `make unpin` builds again)")
         return subprocess.run([pulumi, "up"], env=env, check=False).returncode
     except AccessError as err:

@@ -10,14 +10,11 @@ import contextlib
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import docker.types
-
 from contract import ROOT
+from providers import jobs
 from providers.engine import Engine, engines, open_engine
 from providers.ssh import SshTrust
 
@@ -73,43 +70,14 @@ def manager(deployment: Mapping[str, Any]) -> Iterator[Engine]:
         yield engine
 
 
-@dataclass(frozen=True)
-class JobResult:
-    succeeded: bool
-    output: str
-
-
-def run_job(engine: Engine, service: str, args: Sequence[str], *, image: str | None = None, timeout: float = 600) -> JobResult:
-    """Run args once as a swarm job shaped like the stack's service `service` (its image unless given, its
-    environment, secrets and networks), wait for it and return its output."""
-    spec = engine.client.services.get(service).attrs["Spec"]
-    template = spec["TaskTemplate"]
-    container = template["ContainerSpec"]
-    secrets = [
-        docker.types.SecretReference(s["SecretID"], s["SecretName"], filename=s["File"]["Name"])
-        for s in container.get("Secrets") or []
-    ]
-    job = engine.client.services.create(
-        image or container["Image"],
-        args=list(args),
-        name=f"{service}_job_{int(time.time())}",
-        env=list(container.get("Env") or []),
-        networks=[n["Target"] for n in template.get("Networks") or []],
-        secrets=secrets,
-        mode=docker.types.ServiceMode("replicated-job", concurrency=1),
-        restart_policy=docker.types.RestartPolicy(condition="none"),
-        labels={"flightdeck.job": service},
-    )
+def run_job(
+    engine: Engine, service: str, args: Sequence[str], *, image: str | None = None, timeout: float = 600
+) -> jobs.JobResult:
+    """Run args once as a swarm job shaped like the stack's service `service` (its image unless given)."""
+    spec = jobs.like_service(engine.client, service, args, image)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            states = {t["Status"]["State"] for t in job.tasks()}
-            if states & {"complete", "failed", "rejected"}:
-                break
-            if time.monotonic() > deadline:
-                raise AccessError(f"the job on {service} did not finish within {timeout:.0f}s ({states})")
-            time.sleep(1)
-        output = "".join(c.decode(errors="replace") for c in job.logs(stdout=True, stderr=True))
-        return JobResult("complete" in states, output)
-    finally:
-        job.remove()
+        return jobs.run_job(
+            engine.client, f"{service}_job", spec, timeout=timeout, labels={"flightdeck.job": service}
+        )
+    except jobs.JobTimeout as err:
+        raise AccessError(str(err)) from None

@@ -30,10 +30,19 @@ from contract import ROOT
 PROVIDER_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt")
 # Config keys naming images the local stack runs, and the stand-in built when the image cannot be pulled.
 STANDINS = {
-    "flightdeck:pythonImage": ("flightdeck/python-standin:3.13", ["scripts/standin-image", "flightdeck/python-standin:3.13"]),
-    "flightdeck:postgresImage": ("flightdeck/postgres-standin:trixie", ["scripts/standin-services", "postgres"]),
+    "flightdeck:pythonImage": (
+        "flightdeck/python-standin:3.13",
+        ["scripts/standin-image", "flightdeck/python-standin:3.13"],
+    ),
+    "flightdeck:postgresImage": (
+        "flightdeck/postgres-standin:trixie",
+        ["scripts/standin-services", "postgres"],
+    ),
     "flightdeck:proxyImage": ("flightdeck/caddy-standin:trixie", ["scripts/standin-services", "caddy"]),
-    "flightdeck:registryImage": ("flightdeck/registry-standin:trixie", ["scripts/standin-services", "registry"]),
+    "flightdeck:registryImage": (
+        "flightdeck/registry-standin:trixie",
+        ["scripts/standin-services", "registry"],
+    ),
     "flightdeck:redisImage": ("flightdeck/redis-standin:trixie", ["scripts/standin-services", "redis"]),
 }
 
@@ -53,7 +62,10 @@ def local_values(current: Mapping[str, Any], generated: Mapping[str, Any]) -> di
 
 
 def merge_stack_file(
-    tracked: Mapping[str, Any], current: Mapping[str, Any] | None, generated: Mapping[str, Any], overrides: Mapping[str, str]
+    tracked: Mapping[str, Any],
+    current: Mapping[str, Any] | None,
+    generated: Mapping[str, Any],
+    overrides: Mapping[str, str],
 ) -> dict[str, Any]:
     """The workspace's stack file. Config: the tracked file's, then the stand-ins, then values set on this
     machine (they win: someone set them on purpose). Secrets provider: the tracked file's, else the one an
@@ -74,7 +86,10 @@ def log(message: str) -> None:
 
 
 def _has_image(image: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode
+        == 0
+    )
 
 
 def standin_overrides(config: Mapping[str, Any], defaults: Mapping[str, Any], root: Path) -> dict[str, str]:
@@ -86,10 +101,15 @@ def standin_overrides(config: Mapping[str, Any], defaults: Mapping[str, Any], ro
         if not image or image == standin or _has_image(image):
             continue
         if not _has_image(standin):
-            pulled = subprocess.run(["docker", "pull", "--quiet", image], capture_output=True, text=True, check=False)
+            pulled = subprocess.run(
+                ["docker", "pull", "--quiet", image], capture_output=True, text=True, check=False
+            )
             if pulled.returncode == 0:
                 continue
-            log(f"{image} cannot be pulled ({pulled.stderr.strip().splitlines()[-1:]}); building the stand-in {standin}")
+            log(
+                f"{image} cannot be pulled ({pulled.stderr.strip().splitlines()[-1:]}); building the "
+                f"stand-in {standin}"
+            )
             subprocess.run([str(root / build[0]), *build[1:]], check=True, stdout=subprocess.DEVNULL)
         log(f"{key.split(':', 1)[1]}: using the stand-in {standin} for {image} (no registry reachable here)")
         overrides[key] = standin
@@ -104,12 +124,16 @@ def prepare(root: Path, state: Path, stack: str, *, standins: bool) -> Path:
     shutil.copyfile(root / "Pulumi.yaml", work / "Pulumi.yaml")
     tracked_file = root / f"Pulumi.{stack}.yaml"
     if not tracked_file.is_file():
-        raise SystemExit(f"pulumi-local: there is no stack file {tracked_file.name}; see the README for the stacks")
+        raise SystemExit(
+            f"pulumi-local: there is no stack file {tracked_file.name}; see the README for the stacks"
+        )
     tracked = yaml.safe_load(tracked_file.read_text()) or {}
     stack_file, record = work / f"Pulumi.{stack}.yaml", work / "generated.yaml"
     current = yaml.safe_load(stack_file.read_text()) if stack_file.is_file() else None
     generated = yaml.safe_load(record.read_text()) if record.is_file() else {}
-    overrides = standin_overrides(tracked.get("config") or {}, project.get("config") or {}, root) if standins else {}
+    overrides = (
+        standin_overrides(tracked.get("config") or {}, project.get("config") or {}, root) if standins else {}
+    )
     merged = merge_stack_file(tracked, current, generated or {}, overrides)
     for key, value in local_values((current or {}).get("config") or {}, generated or {}).items():
         log(f"{key}={value!r} is set on this machine only (`pulumi-local cli config rm {key}` removes it)")
@@ -124,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True)
     parser.add_argument("--state", type=Path, required=True, help="the state directory (.pulumi-state)")
     parser.add_argument("--root", type=Path, default=ROOT)
-    parser.add_argument("--standins", action="store_true", help="use stand-ins for images that cannot be pulled")
+    parser.add_argument(
+        "--standins", action="store_true", help="use stand-ins for images that cannot be pulled"
+    )
     args = parser.parse_args(argv)
     print(prepare(args.root, args.state, args.stack, standins=args.standins))
     return 0

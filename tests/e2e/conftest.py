@@ -1,4 +1,5 @@
-"""The app image, built once per test session for every end-to-end test that runs it unchanged."""
+"""Session fixtures of the end-to-end tests: the app image, built once for every test that runs it unchanged,
+and the test hosts (`test_hosts`: scripts/test-hosts up 3 at the start, down at the end)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.e2e.app_image import build
 from tests.support.docker import docker
+from tests.support.test_hosts import session_test_hosts  # noqa: F401 (the `test_hosts` fixture)
 
 
 @pytest.fixture(scope="session")

@@ -8,15 +8,21 @@ fails; a port already taken; a state left by an older flightdeck, adopted; the s
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import socket
 import subprocess
+import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support import app_variants
 from tests.support.docker import docker, free_port, wait_http
@@ -29,6 +35,11 @@ IMAGE_TYPE = "docker-build:index:Image"
 DEPLOYMENT_TYPE = "pulumi-python:dynamic/flightdeck:SwarmDeployment"
 UNCHANGED = {"same", "read", "refresh"}
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the state marks a secret value
+HOSTILE = {
+    "FD_PRICE": "costs $5, or ${HOME} and $$ more",
+    "FD_NOTE": "line one\nline two: # not a comment",
+    "FD_QUOTES": "it's \"quoted\" {not: yaml}",
+}
 
 
 def secret_plaintexts(hidden: Any, shown: Any) -> list[str]:
@@ -47,6 +58,10 @@ def changed(planned: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for step in planned["steps"] if step["op"] not in UNCHANGED]
 
 
+def containers(name: str, service: str) -> list[str]:
+    return docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={name}_{service}").split()
+
+
 def web_pages(name: str) -> list[str]:
     """The front page as each running web task serves it, asked inside its own container."""
     containers = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={name}_web").split()
@@ -57,17 +72,54 @@ def web_pages(name: str) -> list[str]:
     return [docker("exec", c, "python", "-c", fetch) for c in containers]
 
 
+def book(url: str) -> str:
+    """Book a passenger on the first flight of the front page, as a browser does (CSRF token, cookie); return
+    the passenger's e-mail address, which the confirmation goes to."""
+    flight = re.search(r'href="/(\d+)/"', get(f"{url}/")[1])
+    assert flight, "no flight on the front page"
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{url}/{flight[1]}/", timeout=10).read().decode()  # noqa: S310 (the test's stack)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    passenger = re.search(r'<option value="(\d+)">([^<]+)</option>', page)
+    assert token and passenger, page[:2000]
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token[1], "passenger": passenger[1]}).encode()
+    request = urllib.request.Request(f"{url}/{flight[1]}/book/", data=form, headers={"Referer": f"{url}/"})
+    with opener.open(request, timeout=10) as response:  # noqa: S310
+        assert response.status == 200 and "is booked on flight" in response.read().decode()
+    return passenger[2].strip()
+
+
+def mail_files(name: str) -> str:
+    """What the running worker's file backend holds ("" while no worker runs)."""
+    running = containers(name, "worker")
+    if not running:
+        return ""
+    return docker("exec", running[0], "sh", "-c", "cat /tmp/mail/* 2>/dev/null || true", check=False)
+
+
+def wait_until_mailed(name: str, passenger: str, timeout: float) -> None:
+    """The worker's file backend has a confirmation for the passenger (by name), within timeout."""
+    deadline = time.monotonic() + timeout
+    while passenger.split()[0] not in mail_files(name):
+        assert time.monotonic() < deadline, f"no confirmation mail for {passenger} within {timeout:.0f} s"
+        time.sleep(2)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, python_base: str) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("flightdeck-pulumi")
     copy_project(root)
     deployed = LocalStack(root, docker_engine)
     # Ports and a swarm stack name of its own, so a developer's `make up` keeps running beside the test.
+    config_vars = yaml.safe_load((root / "Pulumi.local.yaml").read_text())["config"]["flightdeck:configVars"]
     deployed.configure(
         {
             "flightdeck:appName": f"fd-e2e-{uuid.uuid4().hex[:6]}",
             "flightdeck:httpPort": free_port(),
             "flightdeck:httpsPort": free_port(),
+            # Values that compose would interpolate or YAML would change, and a short schedule.
+            "flightdeck:configVars": {**config_vars, **HOSTILE, "CLEANUP_CRON": "* * * * * */5"},
         }
     )
     deployed.commit("the test's ports and name")
@@ -90,6 +142,52 @@ def test_first_up_deploys_the_app_with_its_sample_flights(stack: LocalStack) -> 
     assert stack.git_status() == "", "make up wrote into the work tree"
 
 
+def test_every_process_type_runs_and_the_values_arrive_byte_for_byte(stack: LocalStack) -> None:
+    services = docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={stack.app_name}",
+                      "--format", "{{.Name}} {{.Replicas}}").split("\n")  # fmt: skip
+    replicas = dict(line.split() for line in services if line)
+    name = stack.app_name
+    assert replicas[f"{name}_web"] == "2/2" and replicas[f"{name}_worker"] == "1/1"
+    assert replicas[f"{name}_scheduler"] == "1/1"
+    show = "import json, os; print(json.dumps({k: os.environ[k] for k in %r}))" % sorted(HOSTILE)
+    for service in ("web", "worker"):
+        [container, *_] = containers(name, service)
+        assert json.loads(docker("exec", container, "python", "-c", show)) == HOSTILE
+
+
+def test_a_booking_through_the_proxy_is_mailed_by_the_worker(stack: LocalStack) -> None:
+    url = stack.outputs()["url"]
+    address = book(url)
+    wait_until_mailed(stack.app_name, address, timeout=90)
+
+
+def test_a_worker_killed_right_after_a_booking_loses_nothing(stack: LocalStack) -> None:
+    url = stack.outputs()["url"]
+    [worker] = containers(stack.app_name, "worker")
+    book(url)
+    docker("kill", worker)  # SIGKILL: no graceful shutdown; swarm starts a new task
+    # Whether the job was queued, in flight (then stalled, and retried) or done when the worker died, it
+    # ends sent. (The file backend's files lived in the killed container: the job's state is the proof.)
+    last_job = (
+        "SELECT status FROM procrastinate_jobs WHERE task_name LIKE '%send_booking_confirmation' "
+        "ORDER BY id DESC LIMIT 1"
+    )
+    deadline = time.monotonic() + 240
+    while stack.psql(last_job) != "succeeded":
+        assert time.monotonic() < deadline, f"the confirmation's job is {stack.psql(last_job)} after 240 s"
+        time.sleep(2)
+
+
+def test_the_scheduler_runs_its_job_on_schedule(stack: LocalStack) -> None:
+    query = (
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name LIKE '%clean_up' AND status = 'succeeded'"
+    )
+    deadline = time.monotonic() + 90
+    while int(stack.psql(query)) < 2:  # two ticks of the 5-second schedule
+        assert time.monotonic() < deadline, "the scheduler ran no clean-up within 90 s"
+        time.sleep(2)
+
+
 def test_a_second_up_changes_nothing(stack: LocalStack) -> None:
     result = stack.run("up")
     summary = stack.last_summary(result.stdout)
@@ -100,8 +198,9 @@ def test_a_second_up_changes_nothing(stack: LocalStack) -> None:
 
 def test_a_code_change_updates_the_image_and_the_deployment_only_and_loses_no_request(stack: LocalStack) -> None:
     marker = f"e2e change {uuid.uuid4().hex[:8]}"
-    app_variants.apply(stack.root / "app", app_variants.marked_page(marker, stack.root / "app"))
-    stack.commit("a template change")
+    app = stack.root / "app"
+    app_variants.apply(app, {**app_variants.marked_page(marker, app), **app_variants.with_new_column(app)})
+    stack.commit("a template change and a migration")
     steps = changed(stack.preview())
     assert {step["type"] for step in steps} == {IMAGE_TYPE, DEPLOYMENT_TYPE}, steps
     url = stack.outputs()["url"]
@@ -112,6 +211,8 @@ def test_a_code_change_updates_the_image_and_the_deployment_only_and_loses_no_re
     assert result.failed == 0, result
     pages = web_pages(stack.app_name)
     assert len(pages) == 2 and all(marker in page for page in pages)
+    column = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'timezone_note'"
+    assert stack.psql(column) == "1"  # migrated by the release job, before any new task took traffic
 
 
 def test_refresh_sees_an_image_changed_by_hand_and_up_puts_the_declared_one_back(stack: LocalStack) -> None:
@@ -146,6 +247,25 @@ def test_an_image_that_fails_its_health_check_is_rolled_back_and_the_old_one_kee
     (app / "airline" / "health.py").write_text(original)
     stack.commit("the health check repaired")
     stack.run("up")
+
+
+def test_rollback_through_pulumi_names_the_migrations_it_predates_and_stays_rolled_back(stack: LocalStack) -> None:
+    images = stack.release_images()
+    serving = stack.outputs()["image_ref"]
+    refused = stack.make("rollback", "TO=1")
+    assert refused.returncode != 0
+    assert "flights.0003_airport_timezone_note" in refused.stderr and "FORCE=1" in refused.stderr
+    assert stack.outputs()["image_ref"] == serving  # nothing changed
+    forced = stack.make("rollback", "TO=1", "FORCE=1")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert stack.outputs()["image_ref"] == images[0]
+    assert get(f"{stack.outputs()['url']}/healthz")[0] == 200
+    assert set(stack.last_summary(stack.run("up").stdout)) == {"same"}  # the next up keeps the rollback
+    assert stack.git_status() == ""
+    assert stack.make("unpin").returncode == 0
+    stack.run("up")  # built from the code again
+    assert stack.outputs()["image_ref"] != images[0]
+    assert "e2e change" in get(f"{stack.outputs()['url']}/")[1]
 
 
 def test_a_port_already_taken_is_named_by_its_key_and_nothing_is_lost(stack: LocalStack) -> None:

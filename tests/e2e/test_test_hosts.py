@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.test_hosts import (  # noqa: F401  (session_test_hosts is the `test_hosts` fixture)
+from tests.support.test_hosts import (
     Host,
     Hosts,
     node_states,
-    session_test_hosts,
     start_engine,
     stop_engine,
     swarm,

@@ -41,3 +41,29 @@ def broken_health(app: Path = APP_DIR) -> dict[str, str]:
         '    return JsonResponse({"status": "error", "database": "broken on purpose"}, status=503)\n'
     )
     return {"airline/health.py": health}
+
+
+NEW_COLUMN = "timezone_note"
+
+
+def with_new_column(app: Path = APP_DIR) -> dict[str, str]:
+    """Airport gets a nullable column, with its migration (the one after the app's latest)."""
+    models = (app / "flights" / "models.py").read_text()
+    field_line = "    city = models.CharField(max_length=64)\n"
+    if field_line not in models:
+        raise RuntimeError("flights/models.py changed: update with_new_column()")
+    models = models.replace(
+        field_line, field_line + f"    {NEW_COLUMN} = models.CharField(max_length=64, null=True, blank=True)\n"
+    )
+    latest = sorted(p.stem for p in (app / "flights" / "migrations").glob("0*.py"))[-1]
+    number = int(latest[:4]) + 1
+    migration = (
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        f'    dependencies = [("flights", "{latest}")]\n'
+        "    operations = [\n"
+        f'        migrations.AddField("airport", "{NEW_COLUMN}", '
+        "models.CharField(max_length=64, null=True, blank=True)),\n"
+        "    ]\n"
+    )
+    return {"flights/models.py": models, f"flights/migrations/{number:04d}_airport_{NEW_COLUMN}.py": migration}
