@@ -43,17 +43,25 @@ RESERVED_VARS = frozenset(
 )
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# The environment the deploying machine's docker CLI gets (providers/engine.py), besides DOCKER_HOST: compose
+# fills an empty value in a stack file from these (settings refuses one).
+CLI_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DOCKER_CONFIG")
 # A variable whose name says it holds a secret belongs in secretConfigVars.
-SECRET_NAME = re.compile(r".*(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|_KEY$|DSN).*")
+SECRET_NAME = re.compile(
+    r".*(?:SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|DSN|(?:\A|_)(?:KEY|PASS|PWD)\Z).*"
+)
 
 _DIGEST = r"sha256:[0-9a-f]{64}"
 # Docker's reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest], lower-case path.
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]{{1,5}})?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = rf"{_COMPONENT}(?:/{_COMPONENT})*"
 _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 IMAGE_NAME = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH})")
-IMAGE_REFERENCE = re.compile(rf"(?P<name>{IMAGE_NAME.pattern})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
+IMAGE_REFERENCE = re.compile(
+    rf"(?P<name>{IMAGE_NAME.pattern})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
+)
 DIGEST_REFERENCE = re.compile(rf"(?P<repository>{IMAGE_NAME.pattern})@(?P<digest>{_DIGEST})")
 
 

@@ -26,11 +26,10 @@ import docker.errors
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
+from contract import CLI_ENVIRONMENT
 from providers.ssh import SshHost, SshSession, SshTrust
 
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine flightdeck drives (Debian 12's docker.io)
-# Variables the docker CLI may see: where it is, where its config lives, the locale.
-CLI_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "DOCKER_CONFIG")
 
 
 def unknown(value: Any) -> bool:

@@ -16,10 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from contract import REGISTRY_PORT
-from render.stack_file import DockerObject, escape_interpolation, object_name
+from render.stack_file import DockerObject, check_stack_name, object_name, render_compose
 
 # The debug listener serves /debug/health (503 once the storage driver fails its checks); loopback only.
 DEBUG_PORT = 5001
@@ -153,6 +151,7 @@ def plan_registry_stack(
         "networks": {NETWORK: {"driver": "overlay"}},
         "secrets": {key: {"external": True, "name": names[key]} for key in keys},
     }
-    header = f"# Swarm stack {stack}, rendered by flightdeck (render/registry_config.py); do not edit.\n"
-    stack_file = header + yaml.safe_dump(escape_interpolation(document), sort_keys=False, width=1000)
+    header = f"Swarm stack {check_stack_name(stack)}, rendered by flightdeck (render/registry_config.py); "
+    header += "do not edit."
+    stack_file = render_compose(document, header=header)
     return RegistryPlan(stack_file, tuple(DockerObject("secret", key, names[key]) for key in keys))

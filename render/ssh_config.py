@@ -12,9 +12,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# What may appear in a config value or a known_hosts line unquoted: paths, addresses, key material.
-_SAFE = re.compile(r"[A-Za-z0-9_./%+=:@\[\]-]+")
-_HOST_KEY = re.compile(r"(?P<type>[a-z0-9-]+(?:@openssh\.com)?) (?P<blob>[A-Za-z0-9+/]+={0,2})(?: .*)?")
+# A path in the configuration: absolute, and nothing ssh would read differently (no whitespace, quotes, `#`,
+# `=`, `%` (ssh expands %-tokens in these paths) or `~`).
+_PATH = re.compile(r"/[A-Za-z0-9_./+@:-]*")
+# The host field of a known_hosts line: an IP address or a DNS name. Never a pattern (`*`, `?`, `!`), a list
+# (`,`), a marker (`@revoked`), a hashed name (`|1|`) or a bracket.
+_ADDRESS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.:-]*[A-Za-z0-9])?")
+_HOST_KEY = re.compile(r"(?P<type>[a-z0-9-]+(?:@openssh\.com)?) (?P<blob>[A-Za-z0-9+/]+={0,2})(?: [ -~]*)?")
 
 
 @dataclass(frozen=True)
@@ -24,18 +28,26 @@ class PinnedHost:
     host_key: str  # "<type> <base64>[ comment]"
 
 
-def _value(value: str) -> str:
-    if _SAFE.fullmatch(value) is None:
-        raise ValueError(f"{value!r} cannot be written into an ssh configuration")
+def _path(value: str) -> str:
+    if _PATH.fullmatch(value) is None:
+        raise ValueError(f"{value!r} cannot be written into an ssh configuration as a path")
+    return value
+
+
+def _address(value: str) -> str:
+    if _ADDRESS.fullmatch(value) is None:
+        raise ValueError(f"{value!r} cannot be written into a known_hosts line as a host")
     return value
 
 
 def known_hosts_line(host: PinnedHost) -> str:
     """`address key-type key` (`[address]:port` off port 22), without the key's comment."""
-    match = _HOST_KEY.fullmatch(host.host_key.strip())
+    match = _HOST_KEY.fullmatch(host.host_key.strip(" "))
     if match is None:
-        raise ValueError(f"{host.host_key!r} is not an OpenSSH public key line")
-    name = _value(host.address) if host.port == 22 else f"[{_value(host.address)}]:{host.port}"
+        raise ValueError(f"{host.host_key[:80]!r} is not an OpenSSH public key line")
+    if not 1 <= host.port <= 65535:
+        raise ValueError(f"{host.port} is not a TCP port")
+    name = _address(host.address) if host.port == 22 else f"[{_address(host.address)}]:{host.port}"
     return f"{name} {match['type']} {match['blob']}\n"
 
 
@@ -47,7 +59,7 @@ def render_ssh_config(*, known_hosts: str, control_dir: str, identity_file: str 
     """The `ssh -F` file. identity_file None: only the agent's keys (SSH_AUTH_SOCK) are offered."""
     lines = [
         "Host *",
-        f"  UserKnownHostsFile {_value(known_hosts)}",
+        f"  UserKnownHostsFile {_path(known_hosts)}",
         "  GlobalKnownHostsFile /dev/null",
         "  StrictHostKeyChecking yes",
         "  UpdateHostKeys no",
@@ -64,10 +76,10 @@ def render_ssh_config(*, known_hosts: str, control_dir: str, identity_file: str 
         "  ServerAliveInterval 10",
         "  ServerAliveCountMax 3",
         "  ControlMaster auto",
-        f"  ControlPath {_value(control_dir)}/%C",
+        f"  ControlPath {_path(control_dir)}/%C",
         "  ControlPersist 60",
         "  LogLevel ERROR",
     ]
     if identity_file is not None:
-        lines += [f"  IdentityFile {_value(identity_file)}", "  IdentitiesOnly yes"]
+        lines += [f"  IdentityFile {_path(identity_file)}", "  IdentitiesOnly yes"]
     return "\n".join(lines) + "\n"

@@ -10,13 +10,17 @@ configs are immutable, so their names end in a digest of their content (keyed fo
 nothing about a short value): a new value is a new object, and the deployment removes the unused ones.
 
 Every string in the file is escaped for compose interpolation (`$` -> `$$`): `docker stack deploy` would
-otherwise expand `$VAR` from the deploying process's environment.
+otherwise expand `$VAR` from the deploying process's environment. And every string that is not a plain
+lower-case word is double-quoted: the docker CLI reads the file with Go's YAML libraries, which take an
+unquoted `y`, `1e5` or `0o17` for a boolean or a number (and then hand the service `true`, `100000` or `15`).
+No environment value is empty: compose gives an empty one the deploying process's value of that name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,7 +30,7 @@ import yaml
 
 from contract import APP_PORT, ENV_NAME, START
 from render.caddyfile import LOCAL_HOSTS, render_caddyfile
-from settings import AppSettings, SwarmSettings
+from settings import DEPLOY_ENVIRONMENT, AppSettings, SwarmSettings
 
 NETWORK = "app"
 DB_SERVICE = "db"
@@ -38,6 +42,12 @@ POSTGRES_PASSWORD = "postgres_password"  # noqa: S105 (the key of a secret, not 
 # `tasks.web` (every second) and sends it nothing new; then gunicorn finishes its in-flight requests.
 DRAIN_SECONDS = 5
 MAX_OBJECT_NAME = 64  # swarm's limit on secret and config names
+# A swarm stack's name (it prefixes every service, network, secret and config, and heads the file).
+STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# Strings written unquoted: lower-case words that every YAML reader takes for strings (anything else, and
+# the words YAML 1.1 reads as booleans or null, is double-quoted).
+_PLAIN = re.compile(r"[a-z][a-z0-9_-]*")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 
 
 @dataclass(frozen=True)
@@ -102,17 +112,75 @@ class StackPlan:
     app_services: tuple[str, ...]  # services that run the app image (scaled to 0 before a first migration)
 
 
+def check_stack_name(stack: str) -> str:
+    if STACK_NAME.fullmatch(stack) is None:
+        raise ValueError(f"{stack!r} is not a swarm stack name (1-63 of a-z, 0-9, _ and -)")
+    return stack
+
+
 def object_name(stack: str, key: str, content: str, *, key_material: str | None = None) -> str:
-    """`<stack>_<key>_<digest of content>`; keyed (HMAC) when key_material is given."""
+    """`<stack>_<key>_<digest of content>`; keyed (HMAC) when key_material is given. A key too long for
+    swarm's 64 characters is cut short and ends in a digest of itself (`aws_secret_acces3f9a0c`), so two keys
+    never share a name."""
+    check_stack_name(stack)
+    if re.fullmatch(r"[A-Za-z0-9_.-]+", key) is None:
+        raise ValueError(f"{key!r} cannot be part of a docker object name")
     data = content.encode()
     if key_material is None:
         digest = hashlib.sha256(data).hexdigest()
     else:
         digest = hmac.new(key_material.encode(), data, hashlib.sha256).hexdigest()
-    name = f"{stack}_{key.lower()}_{digest[:12]}"
+    part = key.lower()
+    room = MAX_OBJECT_NAME - len(stack) - len("__") - 12
+    if len(part) > room and room >= 8:
+        part = part[: room - 6] + hashlib.sha256(key.encode()).hexdigest()[:6]
+    name = f"{stack}_{part}_{digest[:12]}"
     if len(name) > MAX_OBJECT_NAME:
         raise ValueError(f"docker object name {name} is longer than {MAX_OBJECT_NAME} characters")
     return name
+
+
+class _ComposeDumper(yaml.SafeDumper):
+    """Quotes every string that a YAML 1.1 or 1.2 reader could take for something else; never aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    plain = _PLAIN.fullmatch(value) is not None and value not in _YAML_WORDS
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=None if plain else '"')
+
+
+_ComposeDumper.add_representer(str, _represent_str)
+
+
+def compose_yaml(document: Mapping[str, Any]) -> str:
+    """A compose document as YAML, its strings as they are (escape them first: `render_compose`). For a
+    document read back from a rendered file and changed (its strings are escaped already)."""
+    return yaml.dump(
+        dict(document), Dumper=_ComposeDumper, sort_keys=False, width=2**31 - 1, allow_unicode=False
+    )
+
+
+def check_environment(document: Mapping[str, Any]) -> None:
+    """Refuse an environment value that `docker stack deploy` would take from its own environment: an empty
+    one of a name the deploying CLI has (settings.DEPLOY_ENVIRONMENT), or a missing one (None)."""
+    for name, service in (document.get("services") or {}).items():
+        for var, value in (service.get("environment") or {}).items():
+            if value is None or (value == "" and var in DEPLOY_ENVIRONMENT):
+                raise ValueError(
+                    f"service {name}: environment variable {var} is empty; docker stack deploy would give it "
+                    "the deploying environment's value"
+                )
+
+
+def render_compose(document: Mapping[str, Any], *, header: str) -> str:
+    """The stack file: a comment line, then the document with every string escaped and quoted as needed."""
+    if re.fullmatch(r"[ -~]*", header) is None:  # YAML also breaks lines at \x85, \u2028 and \u2029
+        raise ValueError(f"{header!r}: a stack file's header is one comment line of printable ASCII")
+    check_environment(document)
+    return f"# {header}\n" + compose_yaml(escape_interpolation(document))
 
 
 def escape_interpolation(value: Any) -> Any:
@@ -200,7 +268,13 @@ def _process_service(
         "environment": env,
         "secrets": [{"source": secret_ref(key), "target": key} for key in secrets],
         "networks": [NETWORK],
-        "healthcheck": {"test": check, "interval": "5s", "timeout": "4s", "retries": 3, "start_period": "15s"},
+        "healthcheck": {
+            "test": check,
+            "interval": "5s",
+            "timeout": "4s",
+            "retries": 3,
+            "start_period": "15s",
+        },
         "stop_grace_period": f"{grace}s",
         "deploy": {
             "replicas": process.replicas,
@@ -264,7 +338,11 @@ def _redis_service(swarm: SwarmSettings) -> dict[str, Any]:
         "image": swarm.redis_image,
         "networks": [NETWORK],
         "healthcheck": {"test": ["CMD", "redis-cli", "ping"], "interval": "5s", "retries": 5},
-        "deploy": {"replicas": 1, "endpoint_mode": "dnsrr", "restart_policy": {"condition": "any", "delay": "5s"}},
+        "deploy": {
+            "replicas": 1,
+            "endpoint_mode": "dnsrr",
+            "restart_policy": {"condition": "any", "delay": "5s"},
+        },
     }
 
 
@@ -320,7 +398,11 @@ def secret_keys(
 def _app_mounts(expected: Sequence[str], spec: StackSpec) -> list[str]:
     """What the app's services mount: every secret named like an environment variable (the entrypoint
     exports it), and the files asked for."""
-    return [k for k in expected if (ENV_NAME.fullmatch(k) and k not in spec.extension.secrets) or k in spec.app_files]
+    return [
+        k
+        for k in expected
+        if (ENV_NAME.fullmatch(k) and k not in spec.extension.secrets) or k in spec.app_files
+    ]
 
 
 def plan_stack(spec: StackSpec) -> StackPlan:
@@ -331,7 +413,10 @@ def plan_stack(spec: StackSpec) -> StackPlan:
     if sorted(spec.values) != sorted(expected):
         raise ValueError(f"secret values for {sorted(spec.values)}; the stack needs {sorted(expected)}")
     key_material = spec.values["SECRET_KEY"]
-    names = {key: object_name(spec.stack, key, value, key_material=key_material) for key, value in spec.values.items()}
+    names = {
+        key: object_name(spec.stack, key, value, key_material=key_material)
+        for key, value in spec.values.items()
+    }
     caddyfile = render_caddyfile(domain=spec.app.domain)
     caddy_name = object_name(spec.stack, "caddyfile", caddyfile)
     app_secrets = _app_mounts(expected, spec)
@@ -362,8 +447,9 @@ def plan_stack(spec: StackSpec) -> StackPlan:
         "secrets": {secret_ref(key): {"external": True, "name": names[key]} for key in expected},
         "configs": {"caddyfile": {"external": True, "name": caddy_name}},
     }
-    header = f"# Swarm stack {spec.stack}, rendered by flightdeck (render/stack_file.py); do not edit.\n"
-    stack_file = header + yaml.safe_dump(escape_interpolation(document), sort_keys=False, width=1000)
+    header = f"Swarm stack {check_stack_name(spec.stack)}, rendered by flightdeck (render/stack_file.py); "
+    header += "do not edit."
+    stack_file = render_compose(document, header=header)
     objects = (
         DockerObject("config", "caddyfile", caddy_name),
         *(DockerObject("secret", key, names[key]) for key in expected),
@@ -387,13 +473,26 @@ def plan_stack(spec: StackSpec) -> StackPlan:
     )
 
 
-BACKUP_PREFIX = "backups/"  # the bucket's folder for backups; the registry keeps its data under registry/
+BACKUPS = (
+    "backups"  # the bucket's folder for backups (one per app); the registry keeps its data under registry/
+)
 BUCKET_CREDENTIALS = "bucket_credentials"  # the key of the bucket's credentials file among the secrets
 
 
-def backup_service(image: str, *, schedule: str, bucket: str, endpoint: str, region: str) -> dict[str, Any]:
+def backup_service(
+    image: str,
+    *,
+    app: str,
+    schedule: str,
+    bucket: str,
+    endpoint: str,
+    region: str,
+    retention_days: int | None = None,
+) -> dict[str, Any]:
     """The backup job (backup/backup.py) against the stack's own PostgreSQL, uploading to the bucket. The
-    database password and the bucket key arrive as docker secrets; nothing secret is in the file."""
+    database password and the bucket key arrive as docker secrets; nothing secret is in the file. With
+    retention_days (a bucket without lifecycle rules of its own), the job writes its expiry rule at start."""
+    expiry = {} if retention_days is None else {"BACKUP_RETENTION_DAYS": str(retention_days)}
     return {
         "image": image,
         "command": ["schedule"],
@@ -404,11 +503,12 @@ def backup_service(image: str, *, schedule: str, bucket: str, endpoint: str, reg
             "PGUSER": DB_USER,
             "PGPASSWORD_FILE": f"/run/secrets/{POSTGRES_PASSWORD}",
             "BACKUP_SCHEDULE": schedule,
-            "BACKUP_PREFIX": BACKUP_PREFIX,
+            "BACKUP_PREFIX": f"{BACKUPS}/{app}/",  # stacks sharing a bucket keep their backups apart
             "BACKUP_BUCKET": bucket,
             "BACKUP_S3_ENDPOINT": endpoint,
             "BACKUP_S3_REGION": region,
             "AWS_SHARED_CREDENTIALS_FILE": f"/run/secrets/{BUCKET_CREDENTIALS}",
+            **expiry,
         },
         "secrets": [
             {"source": secret_ref(POSTGRES_PASSWORD), "target": POSTGRES_PASSWORD},

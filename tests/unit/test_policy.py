@@ -20,6 +20,7 @@ from components.heroku_app import HerokuApp, HerokuAppArgs
 from components.linode_object_storage import LinodeObjectStorage, LinodeObjectStorageArgs
 from components.linode_postgres import LinodePostgres, LinodePostgresArgs
 from components.linode_vms import LinodeVms, LinodeVmsArgs
+from contract import SECRET_NAME
 from policy.rules import (
     ADDON,
     APP,
@@ -76,6 +77,14 @@ def violations(rule: Any, validation_args: ResourceValidationArgs) -> list[str]:
     found: list[str] = []
     rule(validation_args, lambda message, urn=None: found.append(message))
     return found
+
+
+def test_the_pack_names_secrets_as_the_settings_do() -> None:
+    from policy import rules
+
+    assert rules.SECRET_NAME.pattern == SECRET_NAME.pattern
+    assert rules.secret_reason("PULUMI_CONFIG_PASSPHRASE", "x") == "its name says it is a secret"
+    assert rules.secret_reason("KEYBOARD_LAYOUT", "us") is None
 
 
 def test_stack_is_read_from_the_urn() -> None:
