@@ -2,7 +2,8 @@
 """PostgreSQL backups to an S3 bucket (Linode Object Storage or any S3 API), and restores from them.
 
     backup.py backup                  dump the database once and upload it
-    backup.py schedule                back up at every time of BACKUP_SCHEDULE (cron, UTC), forever
+    backup.py schedule                back up at every time of BACKUP_SCHEDULE (cron, UTC), forever (first
+                                      putting the expiry rule in place when BACKUP_RETENTION_DAYS is set)
     backup.py list                    the backups of the database, oldest first
     backup.py restore <key|latest>    verify a backup, then restore it into the database
     backup.py apply-lifecycle         expire backups after BACKUP_RETENTION_DAYS (bucket lifecycle rule)
@@ -126,12 +127,18 @@ def next_run(schedule: str, after: datetime) -> datetime:
     return following
 
 
+def rule_id(prefix: str) -> str:
+    """The lifecycle rule's ID for a prefix: stacks that share a bucket each keep a rule of their own."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", prefix.strip("/")) or "all"
+    return f"{LIFECYCLE_RULE_ID}-{name}"[:255]
+
+
 def lifecycle_rule(prefix: str, retention_days: int) -> dict[str, Any]:
     """The S3 lifecycle rule that expires backups (and abandoned multipart uploads of them)."""
     if retention_days < 1:
         raise BackupError("BACKUP_RETENTION_DAYS must be at least 1")
     return {
-        "ID": LIFECYCLE_RULE_ID,
+        "ID": rule_id(prefix),
         "Status": "Enabled",
         "Filter": {"Prefix": prefix},
         "Expiration": {"Days": retention_days},
@@ -345,8 +352,11 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def schedule(config: Config, bucket: Bucket) -> None:
     """Back up at every scheduled time. A failed backup is logged as an error and retried at the next time;
-    SIGTERM (docker stop) ends the loop, abandoning a dump in progress (nothing is uploaded then)."""
+    SIGTERM (docker stop) ends the loop, abandoning a dump in progress (nothing is uploaded then). With
+    BACKUP_RETENTION_DAYS (a bucket no other tool keeps rules on), the expiry rule is put in place first."""
     signal.signal(signal.SIGTERM, _stop)
+    if config.retention_days is not None:
+        apply_lifecycle(config, bucket)
     LOG.info("backing up %s on schedule %r (UTC)", config.database, config.schedule)
     try:
         while True:

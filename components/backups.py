@@ -28,6 +28,7 @@ class BackupJobArgs:
     login: RegistryLogin  # the servers' registry
     tunnel: Tunnel
     ssh: pulumi.Input[dict[str, Any]] | None
+    retention_days: int | None = None  # set when the bucket has no expiry rule of its own
 
 
 class BackupJob(pulumi.ComponentResource):
@@ -73,6 +74,7 @@ class BackupJob(pulumi.ComponentResource):
                         bucket=storage.bucket,
                         endpoint=storage.endpoint,
                         region=storage.region,
+                        retention_days=args.retention_days,
                     )
                 },
                 secrets=(BUCKET_CREDENTIALS,),

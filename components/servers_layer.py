@@ -52,6 +52,8 @@ class ServersLayerArgs:
     database_url: pulumi.Input[str] | None = None
     app_files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     protect_data: bool = False  # the database's volume refuses `pulumi destroy`
+    # The bucket has no lifecycle rules of its own (any S3 API): the backup job writes its expiry rule.
+    backups_expire_by_job: bool = False
 
 
 class ServersLayer(pulumi.ComponentResource):
@@ -121,7 +123,8 @@ class ServersLayer(pulumi.ComponentResource):
                 tunnel=tunnel,
                 ssh=hosts.ssh,
             ),
-            opts=child,
+            # The copy goes through the tunnel to the servers' registry: it must be listening by then.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[registry]),
         )
 
         secret_key = GeneratedSecret(
@@ -148,8 +151,9 @@ class ServersLayer(pulumi.ComponentResource):
                     login=login,
                     tunnel=tunnel,
                     ssh=hosts.ssh,
+                    retention_days=swarm.backup_retention_days if args.backups_expire_by_job else None,
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[build_registry]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[build_registry, registry]),
             )
             extension = backups.extension
         else:

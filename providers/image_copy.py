@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from contract import repository_host, split_ref
 from providers.engine import docker_config, ssh_host, unknown
 from providers.ssh import SshSession, SshTrust
 
 IDENTITY = ("source", "repository", "tunnel")
+# Kept in the state for read() (refresh): the host keys the tunnel pins, and the logins the registries need.
+ACCESS = ("ssh", "source_auth", "destination_auth")
+SECRET_OUTPUTS = ("source_auth", "destination_auth")  # encrypted in the state
 TIMEOUT = 900
 
 
@@ -139,7 +142,7 @@ class ImageCopyProvider(ResourceProvider):
             )
         ref = f"{props['repository']}@{source.digest}"
         return CreateResult(
-            ref, {**{k: props.get(k) for k in (*IDENTITY, "ssh")}, "ref": ref, "digest": source.digest}
+            ref, {**{k: props.get(k) for k in (*IDENTITY, *ACCESS)}, "ref": ref, "digest": source.digest}
         )
 
     def _digest(self, ref: str, authfile: Path) -> str:
@@ -167,7 +170,12 @@ class ImageCopyProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in IDENTITY if olds.get(key) != news.get(key) or unknown(news.get(key))]
-        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+        access = [key for key in ACCESS if olds.get(key) != news.get(key) or unknown(news.get(key))]
+        return DiffResult(changes=bool(replaces or access), replaces=replaces, delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only the access changed (a re-pinned host key, a new registry password): the copy stands."""
+        return UpdateResult({**olds, **{key: news.get(key) for key in ACCESS}})
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         print(f"left {id_} in its registry (registries garbage-collect unreferenced images)", file=sys.stderr)
@@ -214,4 +222,5 @@ class ImageCopy(Resource, module="flightdeck", name="ImageCopy"):
             "ref": None,
             "digest": None,
         }
-        super().__init__(ImageCopyProvider(), name, props, opts)
+        secret = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))
+        super().__init__(ImageCopyProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret))

@@ -39,12 +39,27 @@ from contract import split_ref
 from providers import jobs, registry_gc, releases, swarm_state
 from providers.engine import Engine, EngineUnavailable, engines, open_engine, unknown
 from providers.ssh import SshSession, SshTrust
+from render.stack_file import compose_yaml
 
 STACK_LABEL = "com.docker.stack.namespace"
 # Inputs whose change means a change of the deployment; the engine and the stack name identify it.
-COMPARED = ("stack_file", "objects", "configs", "release", "health", "nodes", "keep_releases", "app_services")
+# `ssh` holds the pinned host keys: read() and delete() use the state's, so a re-pinned key must reach it.
+COMPARED = (
+    "stack_file",
+    "objects",
+    "configs",
+    "release",
+    "health",
+    "nodes",
+    "keep_releases",
+    "app_services",
+    "ssh",
+)
 IDENTITY = ("engine", "stack")
 POLL = 1.0
+# How long a node may stay down during a deploy before it ends: swarm needs a few heartbeats to reschedule
+# its tasks, and an update with a task on a node that stays down never completes (it waits for the node).
+NODE_GRACE = 60.0
 
 
 class DeploymentFailed(RuntimeError):
@@ -102,6 +117,8 @@ class SwarmDeploymentProvider(ResourceProvider):
         return CreateResult(str(props["stack"]), outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if _changes(olds, news) == ["ssh"]:
+            return UpdateResult({**olds, "ssh": news.get("ssh")})  # a re-pinned host key: nothing to deploy
         return UpdateResult(self._apply(news, previous=olds))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -110,12 +127,7 @@ class SwarmDeploymentProvider(ResourceProvider):
             return DiffResult(
                 changes=True, replaces=replaces, delete_before_replace=True
             )  # a preview of a new image
-        changed = [key for key in COMPARED if _plain(olds.get(key)) != _plain(news.get(key))]
-        declared = swarm_state.declared_services(str(news["stack"]), str(news["stack_file"]))
-        if swarm_state.drift(declared, olds.get("services") or {}):
-            changed.append("services")  # changed by hand (seen by refresh)
-        if int(olds.get("ready_nodes") or 0) < _node_count(news):
-            changed.append("ready_nodes")  # a node was down at the last deploy: spread the tasks again
+        changed = _changes(olds, news)
         return DiffResult(changes=bool(replaces or changed), replaces=replaces, delete_before_replace=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -195,11 +207,12 @@ class SwarmDeploymentProvider(ResourceProvider):
                 _wait_for_database(run)
                 _release(run, image)
             before = {s.name: (s.attrs.get("UpdateStatus") or {}).get("StartedAt") for s in run.services()}
+            ready_before = _ready_nodes(run)
             _log(run.stack, f"docker stack deploy ({image})")
             _deploy(run, str(props["stack_file"]))
             if previous and int(previous.get("ready_nodes") or 0) < _node_count(props):
                 _spread(run)
-            ready = _wait_until_converged(run, before)
+            ready = _wait_until_converged(run, before, ready_before)
             _wait_until_healthy(run)
             if image and released != image:
                 release = releases.record(engine.client, run.stack, image)
@@ -228,6 +241,17 @@ def _stack_exists(props: Mapping[str, Any]) -> bool:
         return bool(engine.client.services.list(filters={"label": f"{STACK_LABEL}={props['stack']}"}))
 
 
+def _changes(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """What an update would change, besides the identity."""
+    changed = [key for key in COMPARED if _plain(olds.get(key)) != _plain(news.get(key))]
+    declared = swarm_state.declared_services(str(news["stack"]), str(news["stack_file"]))
+    if swarm_state.drift(declared, olds.get("services") or {}):
+        changed.append("services")  # changed by hand (seen by refresh)
+    if int(olds.get("ready_nodes") or 0) < _node_count(news):
+        changed.append("ready_nodes")  # a node was down at the last deploy: spread the tasks again
+    return changed
+
+
 def _plain(value: Any) -> Any:
     """Inputs as the state gives them back: numbers as floats, tuples as lists."""
     return json.loads(json.dumps(value, sort_keys=True), parse_int=float) if value is not None else None
@@ -253,7 +277,7 @@ def _scaled_to_zero(props: Mapping[str, Any]) -> str:
     document = yaml.safe_load(str(props["stack_file"]))
     for name in props.get("app_services") or []:
         document["services"][name]["deploy"]["replicas"] = 0
-    return yaml.safe_dump(document, sort_keys=False, width=1000)
+    return compose_yaml(document)  # the renderer's quoting: docker's YAML reads `y` or `1e5` otherwise
 
 
 def _ensure_manager(run: _Run) -> None:
@@ -347,8 +371,7 @@ def _wait_for_database(run: _Run) -> None:
     name = f"{run.stack}_{database['service']}"
     while True:
         service = run.client.services.get(name)
-        nodes = swarm_state.ready_nodes(n.attrs for n in run.client.nodes.list())
-        progress = swarm_state.service_progress(service.attrs, service.tasks(), nodes, None)
+        progress = swarm_state.service_progress(service.attrs, service.tasks(), _ready_nodes(run), None)
         if progress.converged:
             return
         if run.remaining() <= 0:
@@ -406,12 +429,20 @@ def _spread(run: _Run) -> None:
             service.force_update()
 
 
-def _wait_until_converged(run: _Run, before: Mapping[str, str | None]) -> int:
+def _ready_nodes(run: _Run) -> set[str]:
+    return swarm_state.ready_nodes(n.attrs for n in run.client.nodes.list())
+
+
+def _wait_until_converged(run: _Run, before: Mapping[str, str | None], at_start: set[str]) -> int:
     """Wait until every service of the stack runs its image on every ready node; return how many nodes are
-    ready. Fails at once when swarm gives up (rollback) or a port is taken."""
+    ready. Fails at once when swarm gives up (rollback) or a port is taken, and NODE_GRACE after a node that
+    was ready at the start (at_start) went down while services still wait."""
+    down_since: dict[str, float] = {}
     while True:
-        nodes = run.client.nodes.list()
-        ready = swarm_state.ready_nodes(n.attrs for n in nodes)
+        nodes = [n.attrs for n in run.client.nodes.list()]
+        ready = swarm_state.ready_nodes(nodes)
+        now = time.monotonic()
+        down_since = {node: down_since.get(node, now) for node in at_start - ready}
         pending = []
         for service in run.services():
             service.reload()
@@ -425,6 +456,16 @@ def _wait_until_converged(run: _Run, before: Mapping[str, str | None]) -> int:
                 pending.append(f"{progress.service} {progress.running}/{progress.desired}")
         if not pending:
             return len(ready)
+        lost = sorted(
+            swarm_state.node_names(nodes)[n] for n, t in down_since.items() if now - t >= NODE_GRACE
+        )
+        if lost:
+            raise DeploymentFailed(
+                f"{', '.join(lost)} went down during the deploy and stayed down {NODE_GRACE:.0f}s; on the "
+                f"nodes still up: {', '.join(pending)} (running/desired tasks of the new version). Swarm "
+                "finishes the update once the node is back: bring it back, or take it out of the stack's "
+                "servers, and run `pulumi up` again"
+            )
         if run.remaining() <= 0:
             raise DeploymentFailed(f"the stack did not converge in time: {', '.join(pending)}")
         time.sleep(POLL)
@@ -438,7 +479,7 @@ def _wait_for_rollback(run: _Run, service: Any) -> None:
     ) == "rollback_started" and run.remaining() > 0:
         time.sleep(POLL)
         service.reload()
-    ready = swarm_state.ready_nodes(n.attrs for n in run.client.nodes.list())
+    ready = _ready_nodes(run)
     rolled_back = (service.attrs.get("UpdateStatus") or {}).get("StartedAt")  # counts tasks only, from here
     while not swarm_state.service_progress(service.attrs, service.tasks(), ready, rolled_back).converged:
         if run.remaining() <= 0:

@@ -44,6 +44,11 @@ def ready_nodes(nodes: Iterable[Mapping[str, Any]]) -> set[str]:
     }
 
 
+def node_names(nodes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Node ID -> its hostname (the name the user knows it by)."""
+    return {str(n["ID"]): str(n.get("Description", {}).get("Hostname") or n["ID"]) for n in nodes}
+
+
 def service_progress(
     service: Mapping[str, Any],
     tasks: Sequence[Mapping[str, Any]],
@@ -131,13 +136,28 @@ def drift(declared: Mapping[str, Mapping[str, Any]], live: Mapping[str, Mapping[
             problems.append(f"{name} runs but is not declared")
         else:
             for key in ("image", "replicas"):
-                if _normal(want[key]) != _normal(have[key]):
+                if _normal(key, want[key]) != _normal(key, have[key]):
                     problems.append(f"{name}: {key} is {have[key]}, declared {want[key]}")
     return problems
 
 
-def _normal(value: Any) -> Any:
+def _normal(key: str, value: Any) -> Any:
+    if key == "image":
+        return familiar_image(str(value))
     return int(value) if isinstance(value, float) else value
+
+
+def familiar_image(image: str) -> str:
+    """An image reference as the engine reports it: Docker Hub's host and `library/` dropped, and `:latest`
+    for a name without a tag or digest (`docker.io/library/caddy` and `caddy` are `caddy:latest`)."""
+    name, at, digest = image.partition("@")
+    for hub in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if name.startswith(hub):
+            name = name.removeprefix(hub).removeprefix("library/")
+            break
+    if not at and ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    return f"{name}{at}{digest}"
 
 
 def images_to_prune(

@@ -60,6 +60,7 @@ class ServersTarget(pulumi.ComponentResource):
                 bucket_credentials=credentials,
                 docker_host=settings.docker_host,
                 protect_data=settings.protect_data,
+                backups_expire_by_job=True,
                 public_hosts=[host.address for host in settings.servers.hosts],
             ),
             opts=pulumi.ResourceOptions(parent=self),

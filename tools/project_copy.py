@@ -40,6 +40,10 @@ def copy_project(dest: Path, source: Path = ROOT) -> None:
         subprocess.run(["git", *command], cwd=dest, check=True, capture_output=True)
 
 
+# What the engine prints after a resource failed: the resource's own error line says why.
+ENGINE_NOISE = ("Resource monitor has terminated", "update failed", "preview failed", "destroy failed")
+
+
 class PulumiLocalError(RuntimeError):
     """A failed scripts/pulumi-local run; `reason` is the last error line Pulumi printed."""
 
@@ -87,7 +91,11 @@ class LocalStack:
             timeout=1800,
         )
         if check and result.returncode != 0:
-            errors = [line.strip() for line in result.stderr.splitlines() if "error:" in line]
+            errors = [
+                line.strip()
+                for line in result.stderr.splitlines()
+                if "error:" in line and not any(noise in line for noise in ENGINE_NOISE)
+            ]
             raise PulumiLocalError(
                 f"pulumi-local {' '.join(args)} failed ({result.returncode}):\n"
                 f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}",

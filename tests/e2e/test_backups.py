@@ -1,6 +1,7 @@
 """Backups of PostgreSQL to S3 and restores, end to end through the backup image (backup/Dockerfile on the
 postgres stand-in) against the host's PostgreSQL and moto's S3 server, the container configured by the very
-environment components/backups.py renders for the swarm service.
+service render/stack_file.py's backup_service renders for the swarm stack: its command, its environment (the
+database's address aside: the stack's is `db`, here it is the host's server) and its secrets as files.
 
 Every check compares per-table checksums of the rows (and the sequences' positions) before and after.
 """
@@ -14,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -23,17 +24,21 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from components import backups, registry
+from backup.backup import rule_id
+from render.registry_config import bucket_credentials_file
+from render.stack_file import BACKUPS, BUCKET_CREDENTIALS, POSTGRES_PASSWORD, backup_service
 from tests.app.processes import manage
 from tests.app.processes import production_env as app_env
 from tests.e2e.app_image import build_cli, database_url, fresh_database
-from tests.e2e.test_registry import S3, moto_s3
 from tests.support.docker import ROOT, SCRIPTS, docker, free_port
+from tests.support.s3 import ACCESS_KEY, REGION, S3, SECRET_KEY, moto_s3
 
 pytestmark = pytest.mark.docker
 
 PREFIX = "fd-backup-e2e"
 BACKUP_DIR = ROOT / "backup"
+APP = "airline-e2e"
+SECRETS_DIR = "/run/secrets"
 
 EXTRA_SCHEMA = """
 CREATE TABLE ledger (
@@ -79,6 +84,13 @@ def checksums(url: str) -> dict[str, tuple[int, str]]:
     return sums
 
 
+def rendered_service(image: str, s3: S3, app: str = APP) -> dict[str, Any]:
+    """The swarm service render/stack_file.py renders for the app's backups to the bucket."""
+    return backup_service(
+        image, app=app, schedule="17 3 * * *", bucket=s3.bucket, endpoint=s3.endpoint, region=REGION
+    )
+
+
 @dataclass
 class Target:
     """The backup image pointed at one database and one bucket, run like the swarm service runs it."""
@@ -87,33 +99,39 @@ class Target:
     url: str
     s3: S3
     secrets_dir: Path
+    app: str = APP
 
     def service(self) -> dict[str, Any]:
-        """The swarm service components/backups.py renders, pointed at this database and bucket."""
-        parts = urlsplit(self.url)
-        return backups.backup_service(
-            self.image,
-            schedule="17 3 * * *",
-            storage=registry.S3Storage(bucket=self.s3.bucket, endpoint=self.s3.endpoint),
-            networks=[],
-            database_host=parts.hostname or "127.0.0.1",
-            database_name=parts.path.lstrip("/"),
-            database_user=unquote(parts.username or ""),
-        )
+        return rendered_service(self.image, self.s3, self.app)
+
+    @property
+    def prefix(self) -> str:
+        """The bucket's folder of the app's backups."""
+        return f"{BACKUPS}/{self.app}/"
 
     def env(self, **overrides: str) -> dict[str, str]:
-        port = str(urlsplit(self.url).port or 5432)
-        env: dict[str, str] = {**self.service()["environment"], "PGPORT": port}
-        return env | overrides
+        """The service's environment, with the test database's address for the stack's `db` service."""
+        parts = urlsplit(self.url)
+        database = {
+            "PGHOST": parts.hostname or "127.0.0.1",
+            "PGPORT": str(parts.port or 5432),
+            "PGDATABASE": parts.path.lstrip("/"),
+            "PGUSER": unquote(parts.username or ""),
+        }
+        rendered: dict[str, str] = self.service()["environment"]
+        assert set(database) <= set(rendered)
+        return rendered | database | overrides
 
     def run(self, *command: str, detach: bool = False, **overrides: str) -> subprocess.CompletedProcess[str]:
         """The image with command (none: the service's own, `schedule`); --rm unless detached."""
         env = self.env(**overrides)
         flags = [arg for name in env for arg in ("--env", name)]
         mode = ["--detach"] if detach else ["--rm"]
+        memory = self.service()["deploy"]["resources"]["limits"]["memory"]  # the service's limit holds
         return subprocess.run(
             ["docker", "run", *mode, "--name", f"{PREFIX}-{uuid.uuid4().hex[:8]}", "--network", "host",
-             *flags, "--volume", f"{self.secrets_dir}:{registry.SECRETS_DIR}:ro", self.image, *command],
+             "--memory", memory, *flags, "--volume", f"{self.secrets_dir}:{SECRETS_DIR}:ro",
+             self.image, *command],
             capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **env},
         )  # fmt: skip
 
@@ -159,25 +177,37 @@ def load_data(url: str) -> None:
         done = manage(*command, env=env)
         assert done.returncode == 0, done.stderr
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(EXTRA_SCHEMA)  # type: ignore[call-overload]
+        conn.execute(EXTRA_SCHEMA)
 
 
 @contextmanager
-def secrets_for(url: str) -> Iterator[Path]:
+def secrets_for(url: str, service: dict[str, Any]) -> Iterator[Path]:
+    """The service's secrets as files named as it mounts them (readable: the image runs as postgres)."""
+    values = {
+        POSTGRES_PASSWORD: unquote(urlsplit(url).password or "") + "\n",
+        BUCKET_CREDENTIALS: bucket_credentials_file(ACCESS_KEY, SECRET_KEY),
+    }
     with tempfile.TemporaryDirectory(prefix=f"{PREFIX}-") as scratch:
         folder = Path(scratch)
-        (folder / backups.POSTGRES_PASSWORD_SECRET).write_text(unquote(urlsplit(url).password or "") + "\n")
-        (folder / registry.BUCKET_CREDENTIALS_SECRET).write_text(
-            registry.bucket_credentials_file("e2e-access", "e2e-secret")
-        )
+        for secret in service["secrets"]:
+            (folder / secret["target"]).write_text(values[secret["target"]])
+        assert sorted(p.name for p in folder.iterdir()) == sorted(values)
         for path in (folder, *folder.iterdir()):
             path.chmod(0o755 if path.is_dir() else 0o644)
+        env = service["environment"]
+        assert {env["PGPASSWORD_FILE"], env["AWS_SHARED_CREDENTIALS_FILE"]} == {
+            f"{SECRETS_DIR}/{name}" for name in values
+        }
         yield folder
 
 
 @pytest.fixture
 def target(backup_image: str, postgres_url: str) -> Iterator[Target]:
-    with fresh_database(postgres_url) as url, moto_s3() as s3, secrets_for(url) as secrets_dir:
+    with (
+        fresh_database(postgres_url) as url,
+        moto_s3(PREFIX) as s3,
+        secrets_for(url, rendered_service(backup_image, s3)) as secrets_dir,
+    ):
         load_data(url)
         yield Target(backup_image, url, s3, secrets_dir)
 
@@ -196,9 +226,9 @@ def test_backup_restores_identical_rows(target: Target) -> None:
     assert before["ledger"][0] == 20000 and len(before) >= 8
 
     key = target.ok("backup")
-    folder = f"{backups.PREFIX}{urlsplit(target.url).path.lstrip('/')}/"
+    folder = f"{target.prefix}{urlsplit(target.url).path.lstrip('/')}/"
     assert key.startswith(folder) and key.endswith(".dump")
-    assert target.s3.keys(backups.PREFIX) == [key]
+    assert target.s3.keys() == [key]
     assert target.ok("list") == key
 
     # Changed data is put back as it was in the backup.
@@ -281,14 +311,16 @@ def test_the_service_backs_up_on_schedule_and_stops_on_sigterm(target: Target) -
     container = started.stdout.strip()
     try:
         deadline = time.monotonic() + 120
-        while not (keys := target.s3.keys(backups.PREFIX)) and time.monotonic() < deadline:
+        while not (keys := target.s3.keys(target.prefix)) and time.monotonic() < deadline:
             time.sleep(2)
         assert len(keys) == 1, docker("logs", container, check=False)
         listed = docker("exec", container, "python3", "/usr/local/bin/flightdeck-backup", "list")
         assert listed.split() == keys
 
+        grace = target.service()["stop_grace_period"]
+        assert grace.endswith("s")
         stopping = time.monotonic()
-        docker("stop", "--time", "20", container)
+        docker("stop", "--time", grace.removesuffix("s"), container)
         assert time.monotonic() - stopping < 10  # SIGTERM ends the wait; no kill after the grace period
         assert docker("inspect", "--format", "{{.State.ExitCode}}", container).strip() == "0"
         logs = subprocess.run(
@@ -308,7 +340,28 @@ def test_apply_lifecycle_sets_the_retention_and_keeps_other_rules(target: Target
         done = target.run("apply-lifecycle", BACKUP_RETENTION_DAYS=days)
         assert done.returncode == 0, done.stderr
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=target.s3.bucket)["Rules"]}
-    assert set(rules) == {"tidy-uploads", backups.LIFECYCLE_RULE_ID}
-    ours = rules[backups.LIFECYCLE_RULE_ID]
-    assert ours["Expiration"] == {"Days": 7} and ours["Filter"] == {"Prefix": backups.PREFIX}
+    assert set(rules) == {"tidy-uploads", rule_id(target.prefix)}
+    ours = rules[rule_id(target.prefix)]
+    assert ours["Expiration"] == {"Days": 7} and ours["Filter"] == {"Prefix": target.prefix}
     assert ours["Status"] == "Enabled"
+
+
+def test_stacks_sharing_a_bucket_keep_their_backups_apart(target: Target) -> None:
+    """Two apps' stacks name their databases alike (`app`); each lists and restores its own backups only."""
+    other = replace(target, app=f"{APP}-other")
+    assert other.env()["PGDATABASE"] == target.env()["PGDATABASE"]
+    ours, theirs = target.ok("backup"), other.ok("backup")
+    assert ours.startswith(target.prefix) and theirs.startswith(other.prefix) and ours != theirs
+    assert sorted(target.s3.keys()) == sorted([ours, theirs])
+    assert target.ok("list") == ours and other.ok("list") == theirs
+    assert target.ok("restore", "latest") == ours
+
+
+def test_stacks_sharing_a_bucket_each_keep_their_retention(target: Target) -> None:
+    other = replace(target, app=f"{APP}-other")
+    for stack, days in ((target, "30"), (other, "7")):
+        done = stack.run("apply-lifecycle", BACKUP_RETENTION_DAYS=days)
+        assert done.returncode == 0, done.stderr
+    rules = target.s3.client().get_bucket_lifecycle_configuration(Bucket=target.s3.bucket)["Rules"]
+    expiry = {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules if "Expiration" in r}
+    assert expiry == {target.prefix: 30, other.prefix: 7}

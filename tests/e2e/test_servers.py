@@ -19,7 +19,7 @@ import yaml
 
 from tests.support import app_variants
 from tests.support.http_load import Load, get
-from tests.support.test_hosts import Hosts, Host, node_states, start_engine, stop_engine, wait_until
+from tests.support.test_hosts import Host, Hosts, node_states, start_engine, stop_engine, wait_until
 from tools.project_copy import LocalStack, PulumiLocalError, copy_project
 
 pytestmark = pytest.mark.docker
@@ -45,14 +45,18 @@ class ServersStack(LocalStack):
 
     def db(self, query: str) -> str:
         manager = self.hosts.manager
-        [container] = manager.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.app_name}_db").split()
+        [container] = manager.docker(
+            "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.app_name}_db"
+        ).split()
         return manager.docker("exec", container, "psql", "-U", "app", "-d", "app", "-tAc", query).strip()
 
     def checksums(self) -> dict[str, str]:
         return {table: self.db(CHECKSUM.format(table=table)) for table in TABLES}
 
 
-def make_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, hosts: Hosts, name: str) -> ServersStack:
+def make_stack(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: str, hosts: Hosts, name: str
+) -> ServersStack:
     root = tmp_path_factory.mktemp(name)
     copy_project(root)
     shutil.copyfile(hosts.stack_file, root / "Pulumi.servers-test.yaml")
@@ -65,7 +69,9 @@ def make_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, hos
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, test_hosts: Hosts) -> Iterator[ServersStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: str, test_hosts: Hosts
+) -> Iterator[ServersStack]:
     deployed = make_stack(tmp_path_factory, docker_engine, test_hosts, f"fd-servers-{uuid.uuid4().hex[:6]}")
     yield deployed
     deployed.run("destroy", check=False)
@@ -77,7 +83,10 @@ def proxies(hosts: Hosts) -> list[str]:
 
 def test_the_first_up_makes_a_three_node_swarm_and_serves_through_every_host(stack: ServersStack) -> None:
     stack.run("up")
-    assert set(node_states(stack.hosts.manager).values()) == {"ready"} and len(node_states(stack.hosts.manager)) == 3
+    assert (
+        set(node_states(stack.hosts.manager).values()) == {"ready"}
+        and len(node_states(stack.hosts.manager)) == 3
+    )
     assert len(set(stack.tasks("web"))) > 1, stack.tasks("web")
     for proxy in proxies(stack.hosts):
         status, page = get(f"{proxy}/")
@@ -106,7 +115,9 @@ def test_a_rolling_update_through_the_managers_proxy_loses_no_request(stack: Ser
 
 def test_a_worker_lost_during_an_update_ends_clearly_and_returns_on_the_next_up(stack: ServersStack) -> None:
     lost: Host = stack.hosts.workers[-1]
-    app_variants.apply(stack.root / "app", app_variants.marked_page("while a worker was lost", stack.root / "app"))
+    app_variants.apply(
+        stack.root / "app", app_variants.marked_page("while a worker was lost", stack.root / "app")
+    )
     stack.commit("another change")
     manager = f"http://{stack.hosts.manager.address}"
     outcome: dict[str, Any] = {}
@@ -127,12 +138,18 @@ def test_a_worker_lost_during_an_update_ends_clearly_and_returns_on_the_next_up(
         stop_engine(lost)
         update.join(timeout=900)
     result = load.result()
-    print(f"lost worker: the deploy {outcome.get('result')}; {result.failed} of {result.sent} requests failed")
+    print(
+        f"lost worker: the deploy {outcome.get('result')}; {result.failed} of {result.sent} requests failed"
+    )
     assert "result" in outcome
+    # Either swarm finished on the nodes still up, or the deploy ended naming the lost node (not the timeout).
+    assert outcome["result"] == "rolled forward" or lost.name in outcome["result"], outcome
     assert get(f"{manager}/healthz")[0] == 200
     assert result.failed <= result.sent // 20, result  # counted and reported; the proxy keeps answering
     start_engine(lost)
-    wait_until(f"{lost.name} ready", lambda: node_states(stack.hosts.manager).get(lost.name) == "ready", timeout=120)
+    wait_until(
+        f"{lost.name} ready", lambda: node_states(stack.hosts.manager).get(lost.name) == "ready", timeout=120
+    )
     stack.run("up")
     assert lost.name in stack.tasks("web") + stack.tasks("proxy")
     assert get(f"http://{lost.address}/healthz")[0] == 200
@@ -145,13 +162,17 @@ def test_a_changed_host_key_stops_the_deploy_before_anything_changes(stack: Serv
     settings["config"]["flightdeck:servers"][1]["hostKey"] = other
     stack.stack_file.write_text(yaml.safe_dump(settings))
     stack.commit("a wrong host key")
-    before = stack.hosts.manager.docker("service", "inspect", "--format", "{{.Version.Index}}", f"{stack.app_name}_web")
+    before = stack.hosts.manager.docker(
+        "service", "inspect", "--format", "{{.Version.Index}}", f"{stack.app_name}_web"
+    )
     for operation in ("preview", "up"):
         with pytest.raises(PulumiLocalError) as failed:
             stack.run(operation)
         message = str(failed.value)
         assert "flightdeck:servers[1]" in message and "not the pinned one" in message, message[-2000:]
-    after = stack.hosts.manager.docker("service", "inspect", "--format", "{{.Version.Index}}", f"{stack.app_name}_web")
+    after = stack.hosts.manager.docker(
+        "service", "inspect", "--format", "{{.Version.Index}}", f"{stack.app_name}_web"
+    )
     assert after == before
     settings["config"]["flightdeck:servers"][1]["hostKey"] = original
     stack.stack_file.write_text(yaml.safe_dump(settings))

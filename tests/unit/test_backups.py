@@ -1,25 +1,35 @@
-"""The backup service and lifecycle rule (components/backups.py), and the pure parts of backup/backup.py."""
+"""The backup job: its service in the swarm stack (render/stack_file.py backup_service), the bucket's
+lifecycle rule it agrees with, and the pure parts of backup/backup.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pulumi_linode as linode
 import pytest
 
 from backup import backup as job
-from components import backups
-from components.registry import S3Storage
-from components.settings import parse
+from components.linode_object_storage import BACKUP_PREFIX, lifecycle_rules
+from render.registry_config import ROOT_DIRECTORY
+from render.stack_file import BACKUPS, backup_service
+from settings import parse
 from tests.support.stacks import stack_config
 
-LINODE = S3Storage(bucket="airline-data", endpoint="us-east-1.linodeobjects.com")
+IMAGE = "127.0.0.1:5000/airline/backup@sha256:" + "a" * 64
 
 
-def service() -> dict:
-    return backups.backup_service("registry.example.com/backup@sha256:" + "a" * 64, schedule="17 3 * * *",
-                                  storage=LINODE, networks=["app"])  # fmt: skip
+def service(**kwargs: Any) -> dict[str, Any]:
+    given: dict[str, Any] = {
+        "app": "airline",
+        "schedule": "17 3 * * *",
+        "bucket": "airline-data",
+        "endpoint": "https://us-east-1.linodeobjects.com",
+        "region": "us-east-1",
+        **kwargs,
+    }
+    return backup_service(IMAGE, **given)
 
 
 def test_service_runs_the_schedule_against_the_stacks_database() -> None:
@@ -30,15 +40,21 @@ def test_service_runs_the_schedule_against_the_stacks_database() -> None:
     assert env["BACKUP_SCHEDULE"] == "17 3 * * *"
     assert env["BACKUP_BUCKET"] == "airline-data"
     assert env["BACKUP_S3_ENDPOINT"] == "https://us-east-1.linodeobjects.com"
-    assert env["BACKUP_PREFIX"] == backups.PREFIX
+    assert env["BACKUP_PREFIX"] == f"{BACKUPS}/airline/"
     assert rendered["networks"] == ["app"]
     assert rendered["deploy"]["replicas"] == 1
+
+
+def test_stacks_sharing_a_bucket_keep_their_backups_apart() -> None:
+    one, two = (service(app=app)["environment"]["BACKUP_PREFIX"] for app in ("airline", "airline-b"))
+    assert not one.startswith(two) and not two.startswith(one)
 
 
 def test_service_takes_password_and_keys_from_docker_secrets_only() -> None:
     rendered = service()
     sources = {s["source"] for s in rendered["secrets"]}
-    assert sources == {"postgres_password", "bucket_credentials"}
+    assert sources == {"s_postgres_password", "s_bucket_credentials"}
+    assert {s["target"] for s in rendered["secrets"]} == {"postgres_password", "bucket_credentials"}
     env = rendered["environment"]
     assert env["PGPASSWORD_FILE"] == "/run/secrets/postgres_password"
     assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/run/secrets/bucket_credentials"
@@ -46,42 +62,47 @@ def test_service_takes_password_and_keys_from_docker_secrets_only() -> None:
 
 
 def test_service_environment_is_what_backup_py_reads(tmp_path: Path) -> None:
-    env = backups.backup_service("backup:1", schedule="17 3 * * *", storage=LINODE, networks=["app"],
-                                 retention_days=21)["environment"]  # fmt: skip
+    env = service()["environment"]
     password = tmp_path / "password"
     password.write_text("pw\n")
     config = job.Config.from_env({**env, "PGPASSWORD_FILE": str(password)})
     assert config.bucket == "airline-data" and config.database == "app"
     assert config.endpoint == "https://us-east-1.linodeobjects.com"
-    assert config.prefix == backups.PREFIX and config.pg_env["PGPASSWORD"] == "pw"
-    assert config.retention_days == 21 and "BACKUP_RETENTION_DAYS" not in service()["environment"]
+    assert config.prefix == f"{BACKUPS}/airline/" and config.pg_env["PGPASSWORD"] == "pw"
+    assert config.folder == f"{BACKUPS}/airline/app/"
     assert job.next_run(config.schedule, datetime(2026, 1, 1, tzinfo=UTC)) == datetime(
         2026, 1, 1, 3, 17, tzinfo=UTC
     )
 
 
-@pytest.mark.parametrize("stack", ["local", "iaas"])
-def test_lifecycle_rule_follows_the_retention_setting(stack: str) -> None:
-    settings = parse(*stack_config(stack, backupRetentionDays="30"))
-    assert settings.swarm is not None
-    rule = backups.lifecycle_rule(settings.swarm.backup_retention_days)
-    assert rule["expiration"] == {"days": 30} and rule["prefix"] == "backups/" and rule["enabled"] is True
+def test_backups_and_the_registry_never_share_a_folder_of_the_bucket() -> None:
+    assert f"{BACKUPS}/" == BACKUP_PREFIX
+    assert not ROOT_DIRECTORY.lstrip("/").startswith(BACKUPS) and not BACKUPS.startswith(
+        ROOT_DIRECTORY.lstrip("/")
+    )
 
 
-def test_lifecycle_rule_is_a_linode_bucket_rule() -> None:
-    # The SDK's own args type refuses unknown or misspelt fields.
-    linode.ObjectStorageBucketLifecycleRuleArgs(**backups.lifecycle_rule(14))
-    with pytest.raises(ValueError):
-        backups.lifecycle_rule(0)
+def test_the_servers_backups_expire_after_the_retention() -> None:
+    from tests.support.program import run_program
+    from tests.support.stack_runs import stack_document
+
+    mocks, _ = run_program("servers", backupRetentionDays=30)
+    backup = stack_document(mocks.named("servers-layer-stack-deployment"))["services"]["backup"]
+    assert backup["environment"].get("BACKUP_RETENTION_DAYS") == "30"
 
 
-def test_lifecycle_rule_matches_the_one_backup_py_writes_on_other_s3_apis() -> None:
-    linode_rule = backups.lifecycle_rule(14)
-    s3_rule = job.lifecycle_rule(backups.PREFIX, 14)
-    assert s3_rule["ID"] == linode_rule["id"]
-    assert s3_rule["Filter"] == {"Prefix": linode_rule["prefix"]}
-    assert s3_rule["Expiration"] == {"Days": linode_rule["expiration"]["days"]}
+def test_the_linode_rule_matches_the_one_backup_py_writes_on_other_s3_apis() -> None:
+    expire, _ = lifecycle_rules(14)
+    s3_rule = job.lifecycle_rule(BACKUP_PREFIX, 14)
+    # The IDs differ on purpose: Pulumi owns the Linode bucket's rules, backup.py one rule per stack prefix.
+    assert s3_rule["ID"] == job.rule_id(BACKUP_PREFIX) != expire["id"]
+    assert s3_rule["Filter"] == {"Prefix": expire["prefix"]}
+    assert s3_rule["Expiration"] == {"Days": expire["expiration"]["days"]}
     assert s3_rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    for rule in lifecycle_rules(14):
+        linode.ObjectStorageBucketLifecycleRuleArgs(**rule)  # the SDK's own args type refuses unknown fields
+    with pytest.raises(job.BackupError):
+        job.lifecycle_rule(BACKUP_PREFIX, 0)
 
 
 def test_merged_rules_keep_the_buckets_other_rules() -> None:
