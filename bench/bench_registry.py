@@ -1,12 +1,13 @@
 """Build cache through the private registry: how long the app image takes to build on an engine with no
 build cache, cold against reusing the inline cache of the image last pushed to the registry.
 
-The registry is the real one (components/registry.py's config on the registry stand-in, blobs in moto's
-S3). The engine is Docker 20.10 with BuildKit's `docker` driver, which cannot export a registry cache
-(`type=registry`, mode=max, needs a docker-container builder): the cache travels inline in the pushed
-images (BUILDKIT_INLINE_CACHE=1). Inline cache describes only the layers of the image it is in, so the
-multi-stage Dockerfile's builder stage is measured two ways: final image only, and final image plus the
-builder stage pushed as its own tag (`--target builder`).
+The registry is the real one (render/registry_config.py's config, htpasswd line and service on the
+registry stand-in, blobs in moto's S3, in a container of its own published on 127.0.0.1; see
+tests/support/registry.py). The engine is Docker 20.10 with BuildKit's `docker` driver, which cannot export
+a registry cache (`type=registry`, mode=max, needs a docker-container builder): the cache travels inline in
+the pushed images (BUILDKIT_INLINE_CACHE=1). Inline cache describes only the layers of the image it is in,
+so the multi-stage Dockerfile's builder stage is measured two ways: final image only, and final image plus
+the builder stage pushed as its own tag (`--target builder`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.e2e.app_image import APP, build_cli
-from tests.e2e.test_registry import docker_login, moto_s3, running_registry
 from tests.support.docker import PYTHON_BASE, SCRIPTS, docker, engine_host
+from tests.support.registry import docker_login, registry_bucket, running_registry
 
+PREFIX = "fd-registry-bench"
 GOAL_RATIO = 0.25
 ROUNDS = 2
 # Other builds on a shared engine can refill the cache between the prune and a cold build, or run the same
@@ -104,7 +106,11 @@ def run() -> dict[str, Any]:
     inline: list[Build] = []
     both: list[Build] = []
     pushes: list[float] = []
-    with moto_s3() as s3, running_registry(s3) as reg, docker_login(reg.address, reg.password) as env:
+    with (
+        registry_bucket(PREFIX) as s3,
+        running_registry(s3, PREFIX) as reg,
+        docker_login(reg.address, reg.password) as env,
+    ):
         repository = f"{reg.address}/airline-bench-{uuid.uuid4().hex[:6]}"
         final, stage = f"{repository}:latest", f"{repository}:builder"
         try:
@@ -131,6 +137,6 @@ def run() -> dict[str, Any]:
         "goal_ratio_at_most": GOAL_RATIO,
         "rounds": ROUNDS,
         "clean_engine_means": "docker builder prune -af and the images removed before each build; base kept",
-        "registry": "registry stand-in (distribution 2.8) on moto S3, htpasswd auth, 127.0.0.1",
+        "registry": "registry stand-in (distribution 2.8) on moto S3, htpasswd auth, published on 127.0.0.1",
         "note": "engines with a docker-container builder should use cache_to type=registry,mode=max instead",
     }

@@ -1,71 +1,125 @@
-"""The swarm stack's deploys, measured on the local engine: requests failed during a rolling update under a
-bounded load (goal 0), requests sent, seconds to converge (goal under 60), the failed deploy of an image
-whose health check fails (swarm rolls it back; requests failed meanwhile, goal 0) and the seconds of a
-one-command rollback with scripts/rollback.
-
-Everything runs through tests/e2e/swarm_support.py, the machinery of the end-to-end tests: the stand-in
-images, a registry on 127.0.0.1, the deploy script the SwarmStack component runs. Load: 4 threads of GETs
-on 127.0.0.1, capped in count and time.
+"""The swarm stack's harder deploys, measured through `pulumi up` on the local stack (bench_pulumi times the
+first up, a no-change up and a plain code change): an image whose health check fails (the deployment rolls
+back, the up fails, the old version keeps serving; requests failed meanwhile, goal 0), a change with a
+migration that adds a column (requests failed, goal 0), and `make rollback` to the first release (forced: it
+predates the migration). In a copy of the project with its own state, app name and ports; load: 4 threads of
+GETs through the proxy, capped in count and time.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from tests.e2e import swarm_support as sw
-from tests.support.docker import PYTHON_BASE, SCRIPTS, engine_host
+from contract import ROOT
+from tests.support import app_variants
+from tests.support.docker import docker, free_port
+from tests.support.http_load import Load, LoadResult
+from tools.project_copy import LocalStack, PulumiLocalError, copy_project
 
 THREADS = 4
+COLUMN = (  # the column app_variants.with_new_column() adds
+    "SELECT count(*) FROM information_schema.columns "
+    "WHERE table_name = 'flights_airport' AND column_name = 'timezone_note'"
+)
 
 
-def _load_figures(update: sw.Update) -> dict[str, Any]:
-    return {
-        "requests": update.load.sent,
-        "failed": update.load.failed,
-        "statuses": update.load.statuses,
-        "deploy_seconds": round(update.seconds, 1),  # release command, rollout, health through the proxy
-        "converge_seconds": update.converge_seconds,  # from `docker stack deploy` to every task on the image
+def _under_load(stack: LocalStack, action: Callable[[], object]) -> tuple[bool, float, LoadResult]:
+    """Run action with a bounded load on the proxy; whether it succeeded, its seconds, the load's figures."""
+    url = stack.outputs()["url"]
+    with Load([f"{url}/", f"{url}/healthz"], threads=THREADS, max_seconds=600) as load:
+        time.sleep(1)
+        started = time.perf_counter()
+        try:
+            action()
+            succeeded = True
+        except PulumiLocalError:
+            succeeded = False
+        seconds = time.perf_counter() - started
+        time.sleep(2)  # the last replaced tasks drain while requests continue
+    return succeeded, round(seconds, 1), load.result()
+
+
+def _load_figures(result: LoadResult) -> dict[str, Any]:
+    return {"requests": result.sent, "failed": result.failed, "statuses": result.statuses}
+
+
+def _web_image(stack: LocalStack) -> str:
+    spec = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+    return docker("service", "inspect", "--format", spec, f"{stack.app_name}_web").strip()
+
+
+def _scenarios(stack: LocalStack) -> dict[str, Any]:
+    started = time.perf_counter()
+    stack.run("up")
+    figures: dict[str, Any] = {"first_up_s": round(time.perf_counter() - started, 1)}
+    first = stack.outputs()["image_ref"]
+    app = stack.root / "app"
+
+    health = app / "airline" / "health.py"
+    original = health.read_text()
+    app_variants.apply(app, app_variants.broken_health(app))
+    stack.commit("a broken health check")
+    succeeded, seconds, load = _under_load(stack, lambda: stack.run("up"))
+    figures["unhealthy_image"] = {
+        **_load_figures(load),
+        "up_failed_after_s": seconds,  # build, deployment, swarm's own rollback, the up's failure
+        "up_reported_failure": not succeeded,
+        "old_version_kept_serving": _web_image(stack) == first,
     }
+    health.write_text(original)
+    app_variants.apply(app, app_variants.with_new_column(app))
+    stack.commit("the health check repaired, and a migration")
+    succeeded, seconds, load = _under_load(stack, lambda: stack.run("up"))
+    figures["migration_update"] = {
+        **_load_figures(load),
+        "up_s": seconds,
+        "succeeded": succeeded and stack.psql(COLUMN) == "1",
+    }
+
+    started = time.perf_counter()
+    rolled = stack.make("rollback", "TO=1", "FORCE=1")
+    figures["rollback"] = {
+        "seconds": round(time.perf_counter() - started, 1),
+        "succeeded": rolled.returncode == 0 and stack.outputs()["image_ref"] == first == _web_image(stack),
+    }
+    return figures
 
 
 def run() -> dict[str, Any]:
-    os.environ["DOCKER_HOST"] = engine_host()
-    subprocess.run([SCRIPTS / "standin-image", PYTHON_BASE], check=True, capture_output=True)
-    sw.ensure_swarm()
-    sw.standin_images()
-    prefix = f"fdbench{uuid.uuid4().hex[:6]}"
-    with sw.local_registry(prefix) as registry:
-        images = sw.build_images(registry, prefix, PYTHON_BASE)
-        started = time.monotonic()
-        with sw.running_stack(prefix, images.v1) as stack:
-            first_deploy = time.monotonic() - started
-            rolling = sw.update_under_load(stack, images.v2, threads=THREADS)
-            broken = sw.update_under_load(stack, images.broken, threads=THREADS)
-            serving_after_failure = stack.web_image() == images.v2
-            migration = sw.update_under_load(stack, images.migration, threads=THREADS)
-            started = time.monotonic()
-            rolled_back = sw.rollback(stack.name, images.v2)
-            rollback_seconds = time.monotonic() - started
-            rollback_ok = rolled_back.returncode == 0 and stack.web_image() == images.v2
+    docker_host = subprocess.run(
+        [ROOT / "scripts" / "docker-engine", "start"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    os.environ["DOCKER_HOST"] = docker_host
+    with tempfile.TemporaryDirectory(prefix="flightdeck-bench-swarm-") as tmp:
+        copy_project(Path(tmp))
+        stack = LocalStack(Path(tmp), docker_host)
+        stack.configure(
+            {
+                "flightdeck:appName": f"fd-bench-sw-{uuid.uuid4().hex[:6]}",
+                "flightdeck:httpPort": free_port(),
+                "flightdeck:httpsPort": free_port(),
+            }
+        )
+        stack.commit("the benchmark's ports")
+        name = stack.app_name
+        try:
+            figures = _scenarios(stack)
+        except PulumiLocalError as error:
+            return {"failed": error.reason}
+        finally:
+            stack.run("destroy", check=False)
+            volumes = [f"{name}_db-data", f"{name}_caddy-data", f"{name}_caddy-config"]
+            docker("volume", "rm", *volumes, check=False)
     return {
-        "replicas": stack.replicas,
+        **figures,
         "load_threads": THREADS,
-        "first_deploy_seconds": round(first_deploy, 1),
-        "rolling_update": {**_load_figures(rolling), "succeeded": rolling.returncode == 0},
-        "unhealthy_image": {
-            "requests": broken.load.sent,
-            "failed": broken.load.failed,
-            "statuses": broken.load.statuses,
-            # From the deploy's start until it failed, swarm having rolled the service back by itself.
-            "automatic_rollback_seconds": round(broken.seconds, 1),
-            "deploy_reported_failure": broken.returncode != 0,
-            "old_version_kept_serving": serving_after_failure,
-        },
-        "migration_update": {**_load_figures(migration), "succeeded": migration.returncode == 0},
-        "rollback_script": {"seconds": round(rollback_seconds, 1), "succeeded": rollback_ok},
-        "goals": {"failed_requests": 0, "converge_seconds_below": 60},
+        "replicas": 2,
+        "goals": {"failed_requests": 0},
     }

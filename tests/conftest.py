@@ -8,19 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.docker import PYTHON_BASE, SCRIPTS, docker, engine_host
-
-REQUIRED = os.environ.get("REQUIRE_DOCKER") == "1"
-
-
-def _unavailable(what: str, detail: str) -> None:
-    message = f"{what} is not available: {detail}"
-    if REQUIRED:
-        pytest.fail(f"{message} (REQUIRE_DOCKER=1 makes this a failure)", pytrace=False)
-    pytest.skip(message)
+from tests.support.required import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +28,7 @@ def docker_engine() -> Iterator[str]:
             [SCRIPTS / "docker-engine", "start"], capture_output=True, text=True, check=False
         )
         if started.returncode != 0:
-            _unavailable("the Docker engine", started.stderr.strip() or "scripts/docker-engine failed")
+            unavailable("the Docker engine", started.stderr.strip() or "scripts/docker-engine failed")
         os.environ["DOCKER_HOST"] = host = started.stdout.strip()
     yield host
 
@@ -54,5 +47,17 @@ def postgres_url() -> str:
         return url
     started = subprocess.run([SCRIPTS / "local-postgres"], capture_output=True, text=True, check=False)
     if started.returncode != 0:
-        _unavailable("PostgreSQL", started.stderr.strip())
+        unavailable("PostgreSQL", started.stderr.strip())
     return started.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def pulumi_bin() -> Path:
+    """The bin directory of scripts/install-pulumi's CLI and plugins (built once per machine, then cached)."""
+    installed = subprocess.run([SCRIPTS / "install-pulumi"], capture_output=True, text=True, check=False)
+    bin_dir = Path(installed.stdout.splitlines()[-1]) if installed.stdout.strip() else None
+    if installed.returncode != 0 or bin_dir is None or not (bin_dir / "pulumi").exists():
+        unavailable(
+            "the Pulumi CLI", installed.stderr.strip()[-600:] or "scripts/install-pulumi printed nothing"
+        )
+    return bin_dir

@@ -50,8 +50,9 @@ RAISED = re.compile(
 
 
 def legacy_resources(deployment: dict[str, Any]) -> list[str]:
-    """URNs of the state's resources of pulumi-random and pulumi-command (their provider resources too)."""
-    urns = []
+    """URNs of the state's resources of pulumi-random and pulumi-command, their provider resources last (a
+    provider cannot leave the state before what it manages)."""
+    urns: list[str] = []
     for resource in deployment.get("resources") or []:
         kind = str(resource.get("type", ""))
         package = (
@@ -61,7 +62,7 @@ def legacy_resources(deployment: dict[str, Any]) -> list[str]:
         )
         if package in LEGACY_PACKAGES:
             urns.append(str(resource["urn"]))
-    return urns
+    return sorted(urns, key=lambda urn: "::pulumi:providers:" in urn)
 
 
 def open_stack(project: Path, work_dir: Path, stack: str, pulumi_root: Path) -> auto.Stack:

@@ -125,7 +125,7 @@ class AppProcess:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.process.wait(timeout=30)
-            raise RuntimeError(f"{self.process.args} ignored SIGTERM:\n{self.output()}") from None
+            raise RuntimeError(f"{self.process.args!r} ignored SIGTERM:\n{self.output()}") from None
 
 
 @contextmanager

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -136,21 +135,6 @@ CASES = [
 
 
 # -- the engine ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pulumi_bin() -> Path:
-    """The bin directory of scripts/install-pulumi's CLI and plugins (pulumi-resource-pulumi-python)."""
-    installed = subprocess.run(
-        [ROOT / "scripts" / "install-pulumi"], capture_output=True, text=True, check=False
-    )
-    bin_dir = Path(installed.stdout.splitlines()[-1]) if installed.stdout.strip() else None
-    if installed.returncode != 0 or bin_dir is None or not (bin_dir / "pulumi").exists():
-        message = f"the Pulumi CLI is not available: {installed.stderr.strip()[-600:]}"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"{message} (REQUIRE_DOCKER=1 makes this a failure)", pytrace=False)
-        pytest.skip(message)
-    return bin_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""`make up` for real: the Pulumi CLI built here deploys the `local` stack to the Docker engine, in a copy of the
-project with its own file backend, app name and ports, so neither the tree's state nor its files are touched.
+"""`make up` for real: the Pulumi CLI built here deploys the `local` stack to the Docker engine, in a copy
+of the project with its own file backend, app name and ports, so neither the tree's state nor its files are
+touched.
 
 One stack for the module, taken through, in file order: first preview and up; a no-change up; a code change
 rolled out under load; drift made by hand, seen by refresh and undone by up; an image whose health check
@@ -38,7 +39,7 @@ SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the state marks a secret 
 HOSTILE = {
     "FD_PRICE": "costs $5, or ${HOME} and $$ more",
     "FD_NOTE": "line one\nline two: # not a comment",
-    "FD_QUOTES": "it's \"quoted\" {not: yaml}",
+    "FD_QUOTES": 'it\'s "quoted" {not: yaml}',
 }
 
 
@@ -79,13 +80,14 @@ def book(url: str) -> str:
     assert flight, "no flight on the front page"
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{url}/{flight[1]}/", timeout=10).read().decode()  # noqa: S310 (the test's stack)
+    page = opener.open(f"{url}/{flight[1]}/", timeout=10).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     passenger = re.search(r'<option value="(\d+)">([^<]+)</option>', page)
     assert token and passenger, page[:2000]
     form = urllib.parse.urlencode({"csrfmiddlewaretoken": token[1], "passenger": passenger[1]}).encode()
-    request = urllib.request.Request(f"{url}/{flight[1]}/book/", data=form, headers={"Referer": f"{url}/"})
-    with opener.open(request, timeout=10) as response:  # noqa: S310
+    booking = f"{url}/{flight[1]}/book/"
+    request = urllib.request.Request(booking, data=form, headers={"Referer": f"{url}/"})  # noqa: S310 (loopback)
+    with opener.open(request, timeout=10) as response:
         assert response.status == 200 and "is booked on flight" in response.read().decode()
     return passenger[2].strip()
 
@@ -107,7 +109,9 @@ def wait_until_mailed(name: str, passenger: str, timeout: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, python_base: str) -> Iterator[LocalStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: str, python_base: str
+) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("flightdeck-pulumi")
     copy_project(root)
     deployed = LocalStack(root, docker_engine)
@@ -149,7 +153,7 @@ def test_every_process_type_runs_and_the_values_arrive_byte_for_byte(stack: Loca
     name = stack.app_name
     assert replicas[f"{name}_web"] == "2/2" and replicas[f"{name}_worker"] == "1/1"
     assert replicas[f"{name}_scheduler"] == "1/1"
-    show = "import json, os; print(json.dumps({k: os.environ[k] for k in %r}))" % sorted(HOSTILE)
+    show = f"import json, os; print(json.dumps({{k: os.environ[k] for k in {sorted(HOSTILE)!r}}}))"
     for service in ("web", "worker"):
         [container, *_] = containers(name, service)
         assert json.loads(docker("exec", container, "python", "-c", show)) == HOSTILE
@@ -196,7 +200,9 @@ def test_a_second_up_changes_nothing(stack: LocalStack) -> None:
     assert stack.git_status() == ""
 
 
-def test_a_code_change_updates_the_image_and_the_deployment_only_and_loses_no_request(stack: LocalStack) -> None:
+def test_a_code_change_updates_the_image_and_the_deployment_only_and_loses_no_request(
+    stack: LocalStack,
+) -> None:
     marker = f"e2e change {uuid.uuid4().hex[:8]}"
     app = stack.root / "app"
     app_variants.apply(app, {**app_variants.marked_page(marker, app), **app_variants.with_new_column(app)})
@@ -224,32 +230,47 @@ def test_refresh_sees_an_image_changed_by_hand_and_up_puts_the_declared_one_back
     assert "1 updated" in refreshed.stdout, refreshed.stdout[-2000:]
     assert [step["type"] for step in changed(stack.preview())] == [DEPLOYMENT_TYPE]
     stack.run("up")
-    live = docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{stack.app_name}_web")
+    live = docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        f"{stack.app_name}_web",
+    )
     assert live.strip() == declared
 
 
-def test_an_image_that_fails_its_health_check_is_rolled_back_and_the_old_one_keeps_serving(stack: LocalStack) -> None:
+def test_an_image_that_fails_its_health_check_is_rolled_back_and_the_old_one_keeps_serving(
+    stack: LocalStack,
+) -> None:
     serving = stack.outputs()["image_ref"]
     app = stack.root / "app"
     original = (app / "airline" / "health.py").read_text()
     app_variants.apply(app, app_variants.broken_health(app))
     stack.commit("a broken health check")
     url = stack.outputs()["url"]
-    with Load([f"{url}/"], threads=2, max_seconds=600) as load:
-        with pytest.raises(PulumiLocalError) as failed:
-            stack.run("up")
+    with Load([f"{url}/"], threads=2, max_seconds=600) as load, pytest.raises(PulumiLocalError) as failed:
+        stack.run("up")
     message = str(failed.value)
     assert "python /app/healthcheck.py" in message  # the failing check, quoted
     assert "previous version keeps serving" in message
     assert load.result().failed == 0, load.result()
-    live = docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{stack.app_name}_web")
+    live = docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        f"{stack.app_name}_web",
+    )
     assert live.strip() == serving
     (app / "airline" / "health.py").write_text(original)
     stack.commit("the health check repaired")
     stack.run("up")
 
 
-def test_rollback_through_pulumi_names_the_migrations_it_predates_and_stays_rolled_back(stack: LocalStack) -> None:
+def test_rollback_through_pulumi_names_the_migrations_it_predates_and_stays_rolled_back(
+    stack: LocalStack,
+) -> None:
     images = stack.release_images()
     serving = stack.outputs()["image_ref"]
     refused = stack.make("rollback", "TO=1")

@@ -22,7 +22,9 @@ def app_copy(files: Mapping[str, str]) -> Iterator[Path]:
     """A temporary copy of app/ with some files replaced or added (the tree itself is never modified)."""
     with tempfile.TemporaryDirectory(prefix="flightdeck-app-") as tmp:
         context = Path(tmp) / "app"
-        shutil.copytree(APP_DIR, context, ignore=shutil.ignore_patterns("__pycache__", ".venv", "staticfiles"))
+        shutil.copytree(
+            APP_DIR, context, ignore=shutil.ignore_patterns("__pycache__", ".venv", "staticfiles")
+        )
         apply(context, files)
         yield context
 
@@ -53,7 +55,8 @@ def with_new_column(app: Path = APP_DIR) -> dict[str, str]:
     if field_line not in models:
         raise RuntimeError("flights/models.py changed: update with_new_column()")
     models = models.replace(
-        field_line, field_line + f"    {NEW_COLUMN} = models.CharField(max_length=64, null=True, blank=True)\n"
+        field_line,
+        field_line + f"    {NEW_COLUMN} = models.CharField(max_length=64, null=True, blank=True)\n",
     )
     latest = sorted(p.stem for p in (app / "flights" / "migrations").glob("0*.py"))[-1]
     number = int(latest[:4]) + 1
@@ -66,4 +69,7 @@ def with_new_column(app: Path = APP_DIR) -> dict[str, str]:
         "models.CharField(max_length=64, null=True, blank=True)),\n"
         "    ]\n"
     )
-    return {"flights/models.py": models, f"flights/migrations/{number:04d}_airport_{NEW_COLUMN}.py": migration}
+    return {
+        "flights/models.py": models,
+        f"flights/migrations/{number:04d}_airport_{NEW_COLUMN}.py": migration,
+    }

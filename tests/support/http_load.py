@@ -73,7 +73,9 @@ class Load:
 
     def __enter__(self) -> Load:
         self._started = time.monotonic()
-        self._workers = [threading.Thread(target=self._work, args=(n,), daemon=True) for n in range(self.threads)]
+        self._workers = [
+            threading.Thread(target=self._work, args=(n,), daemon=True) for n in range(self.threads)
+        ]
         for worker in self._workers:
             worker.start()
         return self
@@ -88,5 +90,9 @@ class Load:
     def result(self) -> LoadResult:
         with self._lock:
             return LoadResult(
-                self._sent, self._failed, time.monotonic() - self._started, dict(self._statuses), list(self._errors)
+                self._sent,
+                self._failed,
+                time.monotonic() - self._started,
+                dict(self._statuses),
+                list(self._errors),
             )

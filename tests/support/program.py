@@ -8,7 +8,8 @@ import pulumi
 
 from settings import load
 from targets import deploy
-from tests.support.pulumi_mocks import RecordingMocks, use_mocks
+from tests.support.linode_mocks import use_linode_mocks
+from tests.support.pulumi_mocks import RecordingMocks
 from tests.support.stacks import stack_config
 
 
@@ -17,7 +18,7 @@ def run_program(stack: str, **overrides: Any) -> tuple[RecordingMocks, dict[str,
     declared) and the stack outputs, resolved."""
     raw, secret_keys = stack_config(stack, **overrides)
     pulumi.runtime.set_all_config(raw, sorted(secret_keys))
-    mocks = use_mocks(stack)
+    mocks = use_linode_mocks(stack)  # the shared mocks, and what Linode's and the host keys' answer
     resolved: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[misc]

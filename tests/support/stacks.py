@@ -11,7 +11,10 @@ STACKS = ("local", "dev", "prod", "servers", "iaas")
 # Stand-in values for the secrets a stack holds encrypted or in the environment (CI's HEROKU_API_KEY).
 TEST_SECRETS = {
     "heroku": {HEROKU_API_KEY: "test-heroku-api-key-0000"},
-    "servers": {"flightdeck:bucketAccessKey": "TESTACCESSKEY0000", "flightdeck:bucketSecretKey": "test-secret-0000"},
+    "servers": {
+        "flightdeck:bucketAccessKey": "TESTACCESSKEY0000",
+        "flightdeck:bucketSecretKey": "test-secret-0000",
+    },
 }
 
 

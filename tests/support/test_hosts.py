@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.support.docker import SCRIPTS
+from tests.support.required import unavailable
 
 SCRIPT = SCRIPTS / "test-hosts"
 DESCRIPTION = Path(os.environ.get("FLIGHTDECK_TEST_HOSTS_RUN", "/run/flightdeck-test-hosts")) / "hosts.json"
@@ -217,22 +218,14 @@ def swarm(hosts: Hosts) -> Iterator[Hosts]:
             host.docker("swarm", "leave", "--force", check=False, timeout=60)
 
 
-def _unavailable(detail: str) -> None:
-    message = f"the test hosts are not available: {detail}"
-    if os.environ.get("REQUIRE_DOCKER") == "1":
-        pytest.fail(f"{message} (REQUIRE_DOCKER=1 makes this a failure)", pytrace=False)
-    pytest.skip(message)
-
-
 def _session_hosts(docker_engine: str) -> Iterator[Hosts]:
     """Up (3 hosts) at the start of the session, down at the end unless FLIGHTDECK_KEEP_TEST_HOSTS=1."""
     if os.geteuid() != 0:
-        _unavailable("scripts/test-hosts needs root (network namespaces, sshd, dockerd)")
+        unavailable("the test hosts", "scripts/test-hosts needs root (network namespaces, sshd, dockerd)")
     try:
         hosts = up(3)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
-        _unavailable(str(err))
-        raise  # unreachable: _unavailable fails or skips
+        unavailable("the test hosts", str(err))
     try:
         yield hosts
     finally:

@@ -1,20 +1,19 @@
-"""Monthly costs from the committed stack files and the price table, and the IaaS vs PaaS report."""
+"""Monthly costs (reports/costs.py) from the committed stack files and the dated price table."""
 
 from __future__ import annotations
 
 import copy
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import compare, costs
-from components.costs import PRICES_FILE, PriceError, load_prices, monthly_cost, parse_prices
-from components.settings import HerokuDynoSize, HerokuPostgresPlan, HerokuRedisPlan, LinodeType, parse
+from reports import costs
+from reports.costs import PRICES_FILE, PriceError, load_prices, monthly_cost, parse_prices
+from settings import HerokuDynoSize, HerokuPostgresPlan, HerokuRedisPlan, LinodeType, parse
 from tests.support.stacks import STACKS, stack_config
 
 
@@ -27,13 +26,15 @@ def raw_prices() -> dict[str, Any]:
     return data
 
 
-# Hand-checked from components/prices.json:
-#   local: nothing billed                                                             =   $0.00
-#   dev:   1 x basic dyno $7 + essential-0 $5                                        =  $12.00
-#   prod:  2 x standard-2x dyno $50 + standard-0 $50 + heroku-redis premium-0 $15    = $165.00
-#   iaas:  3 x g6-standard-1 $12 + 3 x its backups $2.50 + NodeBalancer $10
-#          + Object Storage $5 = 36 + 7.50 + 10 + 5                                  =  $58.50
-EXPECTED = {"local": "0.00", "dev": "12.00", "prod": "165.00", "iaas": "58.50"}
+# Hand-checked from reports/prices.json (app/Procfile: web, worker, scheduler, release):
+#   local:   nothing billed                                                                  =   $0.00
+#   dev:     basic dynos: web $7 + scheduler $7 + worker $7; essential-0 $5                  =  $26.00
+#   prod:    2 standard-2x web dynos $100 + standard-1x scheduler $25 and worker $25;
+#            standard-0 $50; heroku-redis premium-0 $15                                      = $215.00
+#   servers: the hosts are the user's own: nothing priced                                    =   $0.00
+#   iaas:    3 x g6-standard-1 $12 + 3 x its backups $2.50 + NodeBalancer $10
+#            + Object Storage $5 = 36 + 7.50 + 10 + 5                                        =  $58.50
+EXPECTED = {"local": "0.00", "dev": "26.00", "prod": "215.00", "servers": "0.00", "iaas": "58.50"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -48,11 +49,25 @@ def test_prod_breakdown_names_each_line_with_its_quantity_and_source() -> None:
     items = monthly_cost(parse(*stack_config("prod"))).items
     assert [(i.item, i.quantity, str(i.unit_usd), str(i.subtotal)) for i in items] == [
         ("web dyno standard-2x", 2, "50.00", "100.00"),
+        ("scheduler dyno standard-1x", 1, "25.00", "25.00"),
+        ("worker dyno standard-1x", 1, "25.00", "25.00"),
         ("heroku-postgresql standard-0", 1, "50.00", "50.00"),
         ("heroku-redis premium-0", 1, "15.00", "15.00"),
     ]
     # premium-0 has no source in the stored docs: the estimate says so.
-    assert [i.estimate for i in items] == [False, False, True]
+    assert [i.estimate for i in items] == [False, False, False, False, True]
+
+
+def test_servers_are_not_priced_here() -> None:
+    estimate = monthly_cost(parse(*stack_config("servers")))
+    assert estimate.items == () and estimate.total == Decimal("0.00")
+    assert estimate.notes == ("runs on 3 server(s) you already pay for: not priced here",)
+    assert estimate.as_output()["total"] == "0.00" and estimate.as_output()["includesEstimates"] is False
+
+
+def test_local_is_billed_by_nobody() -> None:
+    estimate = monthly_cost(parse(*stack_config("local")))
+    assert estimate.items == () and "no provider bills it" in estimate.notes[0]
 
 
 def test_iaas_breakdown_has_vms_backups_nodebalancer_and_bucket() -> None:
@@ -66,13 +81,32 @@ def test_iaas_breakdown_has_vms_backups_nodebalancer_and_bucket() -> None:
     assert any("PostgreSQL runs as a swarm service" in n for n in estimate.notes)
 
 
+def test_iaas_process_shares_split_the_vms_by_cpu_limits() -> None:
+    # 3 VMs of 1 vCPU ($36): web 3 x 0.5, scheduler 1 x 0.5, worker 1 x 0.5 CPUs.
+    output = monthly_cost(parse(*stack_config("iaas"))).as_output()
+    assert output["processShares"] == [
+        {"process": "web", "tasks": 3, "cpusPerTask": "0.5", "shareOfVcpus": "0.500", "usd": "18.00"},
+        {"process": "scheduler", "tasks": 1, "cpusPerTask": "0.5", "shareOfVcpus": "0.167", "usd": "6.00"},
+        {"process": "worker", "tasks": 1, "cpusPerTask": "0.5", "shareOfVcpus": "0.167", "usd": "6.00"},
+    ]
+    # A share is an allocation of the VMs' bill, never an extra charge.
+    assert output["total"] == "58.50"
+    busy = monthly_cost(parse(*stack_config("iaas", processes={"worker": {"instances": 4, "cpus": "1"}})))
+    assert busy.total == Decimal("58.50")
+    worker = next(s for s in busy.as_output()["processShares"] if s["process"] == "worker")
+    assert (worker["shareOfVcpus"], worker["usd"]) == ("1.333", "48.00")  # over 1: the limits overcommit
+    assert monthly_cost(parse(*stack_config("prod"))).as_output()["processShares"] == []
+
+
 def test_sizes_plans_and_switches_change_the_cost() -> None:
-    # 2 x standard-1x $25 + standard-0 $50 + premium-0 $15
-    assert cost("prod", herokuDynoSize="standard-1x") == Decimal("115.00")
-    # prod without redis: 2 x $50 + $50
-    assert cost("prod", accessories=[]) == Decimal("150.00")
-    # dev with redis mini: $7 + $5 + $3
-    assert cost("dev", accessories=["redis"]) == Decimal("15.00")
+    # 4 x standard-1x $25 + standard-0 $50 + premium-0 $15
+    assert cost("prod", herokuDynoSize="standard-1x") == Decimal("165.00")
+    # prod without redis: $100 + $25 + $25 + $50
+    assert cost("prod", accessories=[]) == Decimal("200.00")
+    # prod's workers at web's size: 4 x $50 + $50 + $15
+    assert cost("prod", processes={"worker": {}, "scheduler": {}}) == Decimal("265.00")
+    # dev with redis mini: $26 + $3
+    assert cost("dev", accessories=["redis"]) == Decimal("29.00")
     # iaas without backups: 3 x $12 + $10 + $5
     assert cost("iaas", linodeBackups=False) == Decimal("51.00")
     # one VM: no NodeBalancer: $12 + $2.50 + $5
@@ -85,12 +119,30 @@ def test_sizes_plans_and_switches_change_the_cost() -> None:
     assert cost("iaas", accessories=["redis"]) == Decimal("58.50")
 
 
-def test_eco_is_one_flat_subscription() -> None:
+def test_each_process_type_is_billed_at_its_own_size_and_count() -> None:
+    # prod: 2 web standard-2x $100 + 3 standard-2x workers $150 + the scheduler at web's size (not given)
+    # $50 + standard-0 $50 + premium-0 $15
+    assert cost("prod", processes={"worker": {"instances": 3, "herokuSize": "standard-2x"}}) == Decimal(
+        "365.00"
+    )
+    # a process type at 0 dynos costs nothing: web $7 + worker $7 + $5
+    items = monthly_cost(parse(*stack_config("dev", processes={"scheduler": {"instances": 0}}))).items
+    assert [i.item for i in items] == ["web dyno basic", "worker dyno basic", "heroku-postgresql essential-0"]
+    # the swarm targets' processes cost nothing more
+    assert cost("local", processes={"worker": {"instances": 5}}) == Decimal("0.00")
+
+
+def test_eco_is_one_flat_subscription_for_every_eco_dyno() -> None:
     estimate = monthly_cost(parse(*stack_config("dev", herokuDynoSize="eco")))
-    # Eco pool $5 + essential-0 $5
+    # Eco pool $5 (web, worker and scheduler alike) + essential-0 $5
     assert estimate.total == Decimal("10.00")
-    assert estimate.items[0].quantity == 1
+    assert [(i.item, i.quantity) for i in estimate.items] == [
+        ("web dyno eco", 1),
+        ("heroku-postgresql essential-0", 1),
+    ]
     assert any("1,000 dyno hours" in n for n in estimate.notes)
+    # A process type scaled to zero is not in the pool either; the pool is one subscription all the same.
+    assert cost("dev", herokuDynoSize="eco", processes={"worker": {"instances": 0}}) == Decimal("10.00")
 
 
 @settings(max_examples=40, deadline=None)
@@ -177,50 +229,6 @@ def test_every_price_names_a_source_with_a_read_date() -> None:
 def test_stack_output_is_plain_json() -> None:
     output = monthly_cost(parse(*stack_config("prod"))).as_output()
     assert json.loads(json.dumps(output)) == output
-    assert output["total"] == "165.00" and output["pricesAsOf"] == "2026-11"
+    assert output["total"] == "215.00" and output["pricesAsOf"] == "2026-11" and output["period"] == "month"
     assert output["includesEstimates"] is True
-    assert [i["subtotal"] for i in output["items"]] == ["100.00", "50.00", "15.00"]
-
-
-def test_scale_curves_pass_through_the_committed_stacks() -> None:
-    heroku, linode, managed = compare.curves(load_prices())
-    assert heroku.totals[compare.SCALE.index(2)] == cost("prod")
-    assert linode.totals[compare.SCALE.index(3)] == cost("iaas")
-    # The managed database adds the same node price at every scale: g6-nanode-1 x 1 = $16.
-    assert {m - lin for m, lin in zip(managed.totals, linode.totals, strict=True)} == {Decimal("16.00")}
-    assert managed.committed_at is None
-
-
-def test_missing_evidence_is_reported(tmp_path: Path) -> None:
-    (tmp_path / "components").mkdir()
-    (tmp_path / "components" / "swarm.py").write_text("command = 'pg_dump ...'\n")
-    wanted = (
-        compare.Evidence("components/swarm.py", r"pg_dump"),
-        compare.Evidence("components/linode.py", r"lifecycle"),
-    )
-    assert compare.missing(wanted, tmp_path) == wanted[1:]
-
-
-def test_report_and_chart_are_written(tmp_path: Path) -> None:
-    report, chart = tmp_path / "report.md", tmp_path / "chart.png"
-    compare.write_report(report, chart, root=tmp_path)  # an empty tree: no evidence of any code
-    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
-    text = report.read_text(encoding="utf-8")
-    assert "| prod | heroku | $165.00 | yes |" in text
-    assert "| iaas | iaas | $58.50 | no |" in text
-    assert "| concern | Heroku does | left to you on Heroku |" in text
-    assert "Not yet in the code (`components/backups.py` has no `def backup_service`" in text
-    assert "![Monthly cost against web instances](chart.png)" in text
-    assert "Price table (as of 2026-11)" in text
-    assert "- **linode-pricing-page**:" in text
-    rows = [line for line in text.splitlines() if line.startswith("| 10 | ")]
-    assert rows == ["| 10 | $565.00 | $160.00 | $176.00 |"]  # 10 x $50 + $65; 10 x $14.50 + $15; + $16
-
-
-def test_committed_report_is_up_to_date() -> None:
-    """docs/iaas-vs-paas.md is regenerated by `make compare`; its figures match the current tables."""
-    committed = (compare.REPORT).read_text(encoding="utf-8")
-    prices = load_prices()
-    stacks = [(name, monthly_cost(parse(*stack_config(name)), prices)) for name in STACKS]
-    for name, estimate in stacks:
-        assert f"| {name} | {estimate.target.value} | ${estimate.total:,.2f} |" in committed
+    assert [i["subtotal"] for i in output["items"]] == ["100.00", "25.00", "25.00", "50.00", "15.00"]

@@ -9,10 +9,17 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.heroku import HerokuApp, HerokuAppArgs, formation_size, host_config_vars, plain_config_vars
+from components.heroku_app import (
+    HerokuApp,
+    HerokuAppArgs,
+    formation_size,
+    host_config_vars,
+    plain_config_vars,
+    registry_repository,
+)
 from components.image import AppImage, AppImageArgs
-from components.settings import parse
-from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
+from settings import HerokuSettings, parse
+from tests.support.pulumi_mocks import COMPUTED, MOCK_SECRET, RecordingMocks, use_mocks
 from tests.support.secrets import is_secret, unwrap
 from tests.support.stacks import TEST_SECRETS, stack_config
 
@@ -35,7 +42,7 @@ def deploy(stack: str, *, with_image: bool = False, **overrides: Any) -> Deploye
     """Run a program of one HerokuApp (and optionally the AppImage feeding it) for the stack."""
     mocks = use_mocks(stack)
     settings = parse(*stack_config(stack, **overrides))
-    assert settings.heroku is not None
+    assert isinstance(settings, HerokuSettings)
     options: dict[str, pulumi.ResourceOptions] = {}
     result: dict[str, Deployed] = {}
 
@@ -53,10 +60,11 @@ def deploy(stack: str, *, with_image: bool = False, **overrides: Any) -> Deploye
             )
             return built.ref
 
-        assert settings.heroku is not None
         component = HerokuApp(
             stack,
-            HerokuAppArgs(app=settings.app, heroku=settings.heroku, image=image),
+            HerokuAppArgs(
+                app=settings.app, heroku=settings.heroku, image=image, protect_data=settings.protect_data
+            ),
             opts=pulumi.ResourceOptions(transformations=[record]),
         )
         deployed = result["d"] = Deployed(mocks, component, options)
@@ -99,6 +107,12 @@ def test_dev_declares_a_container_app_with_postgres_release_and_formation() -> N
     assert [r.name for r in d.mocks.of_type("heroku:addon/addon:Addon")] == ["dev-postgres"]
     web = d.inputs("dev-web")
     assert (web["type"], web["quantity"], web["size"]) == ("web", 1, "basic")
+    # One formation per Procfile type but the release phase, each its own count.
+    formations = {
+        r.inputs["type"]: r.inputs["quantity"]
+        for r in d.mocks.of_type("heroku:formation/formation:Formation")
+    }
+    assert formations == {"web": 1, "worker": 1, "scheduler": 1}
     assert d.outputs["url"] == COMPUTED["heroku:app/app:App"]["webUrl"]
     assert d.outputs["database_plan"] == "heroku-postgresql:essential-0"
     assert d.outputs["release_id"] == "mock-release-id"
@@ -141,7 +155,7 @@ def test_secret_key_and_secret_config_vars_are_secrets() -> None:
     mocks = use_mocks("prod")
     raw, keys = stack_config("prod", secretConfigVars={"SENTRY_DSN": "https://key@sentry.example/1"})
     settings = parse(raw, keys | {"flightdeck:secretConfigVars"})
-    assert settings.heroku is not None
+    assert isinstance(settings, HerokuSettings)
     heroku_settings = settings.heroku
 
     @pulumi.runtime.test
@@ -151,14 +165,15 @@ def test_secret_key_and_secret_config_vars_are_secrets() -> None:
     program()
     sensitive = mocks.named("prod-app").inputs["sensitiveConfigVars"]
     assert is_secret(sensitive)
-    assert plain(sensitive)["SECRET_KEY"] == COMPUTED["random:index/randomPassword:RandomPassword"]["result"]
-    assert plain(sensitive)["SENTRY_DSN"] == "https://key@sentry.example/1"
-    assert mocks.named("prod-secret-key").inputs["length"] == 64
+    assert plain(sensitive) == {"SECRET_KEY": MOCK_SECRET, "SENTRY_DSN": "https://key@sentry.example/1"}
+    key = mocks.named("prod-secret-key")
+    assert key.type == "pulumi-python:dynamic/flightdeck:GeneratedSecret"
+    assert (key.inputs["length"], key.inputs["alphabet"]) == (64, "urlsafe")
     release = mocks.named("prod-release").inputs
     assert is_secret(release["api_key"])
-    assert plain(release["api_key"]) == TEST_SECRETS["heroku:apiKey"]
+    assert plain(release["api_key"]) == TEST_SECRETS["heroku"]["heroku:apiKey"]
     everything_plain = [s for r in mocks.resources for s in walk_plain(r.inputs)]
-    for secret in ("https://key@sentry.example/1", TEST_SECRETS["heroku:apiKey"], "mock-random-password"):
+    for secret in ("https://key@sentry.example/1", TEST_SECRETS["heroku"]["heroku:apiKey"], MOCK_SECRET):
         assert not [s for s in everything_plain if secret in s]
 
 
@@ -182,9 +197,12 @@ def test_release_takes_the_image_digest_and_comes_before_the_formation() -> None
     )
     assert release["app"] == "flightdeck-dev"
     assert release["release_timeout"] == 3900
+    # Every process type in one release: none ever runs another image than the others.
+    assert release["process_types"] == ["web", "scheduler", "worker", "release"]
     # Migrations need the database (and the hosts) before the release; dynos need a release to scale.
     assert {r._name for r in d.options["dev-release"].depends_on} == {"dev-postgres", "dev-hosts"}  # type: ignore[union-attr]
-    assert d.options["dev-web"].depends_on == [d.component.release]
+    for kind in ("web", "worker", "scheduler"):
+        assert d.options[f"dev-{kind}"].depends_on == [d.component.release]
 
 
 def test_the_image_is_pushed_only_once_the_app_has_its_registry_repository() -> None:
@@ -210,7 +228,18 @@ def test_organization_is_passed_when_set() -> None:
 def test_every_child_is_parented_to_the_component() -> None:
     d = deploy("prod")
     children = {name: opts for name, opts in d.options.items() if name != "prod"}
-    parts = {"secret-key", "app", "hosts", "postgres", "redis", "release", "web", "domain"}
+    parts = {
+        "secret-key",
+        "app",
+        "hosts",
+        "postgres",
+        "redis",
+        "release",
+        "web",
+        "worker",
+        "scheduler",
+        "domain",
+    }
     assert set(children) == {f"prod-{part}" for part in parts}
     assert all(opts.parent is d.component for opts in children.values())
 
@@ -223,10 +252,41 @@ def test_formation_size_uses_the_platform_api_spelling(size: str, api: str) -> N
     assert formation_size(size) == api
 
 
+def test_a_process_type_may_have_its_own_dyno_size() -> None:
+    d = deploy(
+        "prod",
+        processes={"worker": {"instances": 3, "herokuSize": "performance-m"}, "scheduler": {"instances": 0}},
+    )
+    assert (d.inputs("prod-worker")["quantity"], d.inputs("prod-worker")["size"]) == (3, "performance-M")
+    assert (d.inputs("prod-scheduler")["quantity"], d.inputs("prod-scheduler")["size"]) == (0, "standard-2X")
+
+
 def test_pure_config_helpers() -> None:
     settings = parse(*stack_config("dev"))
     assert plain_config_vars(settings.app)["LOG_LEVEL"] == "DEBUG"
+    assert registry_repository("flightdeck-dev") == "registry.heroku.com/flightdeck-dev/web"
     assert host_config_vars("a-1.herokuapp.com", None) == {
         "ALLOWED_HOSTS": "a-1.herokuapp.com",
         "CSRF_TRUSTED_ORIGINS": "https://a-1.herokuapp.com",
     }
+
+
+@pytest.mark.parametrize(("stack", "kept"), [("prod", True), ("dev", False)])
+def test_the_target_protects_the_database_as_protectData_says(stack: str, kept: bool) -> None:
+    from targets.heroku import HerokuTarget
+
+    use_mocks(stack)
+    settings = parse(*stack_config(stack))
+    options: dict[str, pulumi.ResourceOptions] = {}
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        options[args.name] = args.opts
+
+    @pulumi.runtime.test  # type: ignore[misc]
+    def program() -> None:
+        HerokuTarget("heroku", settings, opts=pulumi.ResourceOptions(transformations=[record]))
+
+    program()
+    database = options["heroku-app-postgres"]
+    assert (bool(database.protect), bool(database.retain_on_delete)) == (kept, kept)
+    assert not options["heroku-app-app"].protect  # the app itself can go; its data stays

@@ -21,8 +21,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from components import heroku_release
-from components.heroku_release import (
+from providers import heroku_release
+from providers.heroku_release import (
     DOCKER_RELEASES,
     MANIFEST_V2,
     HerokuApiKeyError,
@@ -30,7 +30,6 @@ from components.heroku_release import (
     HerokuReleaseProvider,
     RetryPolicy,
     parse_retry_after,
-    split_ref,
 )
 
 APP = "flightdeck-dev"
@@ -134,8 +133,19 @@ def provider(server: HTTPServer, retry: RetryPolicy = FAST, poll: float = 0.01) 
     return HerokuReleaseProvider(api_url=base, registry_url=base, retry=retry, poll_interval=poll)
 
 
-def props(image_ref: str = REF, timeout: float = 5.0) -> dict[str, Any]:
-    return {"app": APP, "image_ref": image_ref, "api_key": KEY, "release_timeout": timeout}
+PROCESS_TYPES = ["web", "scheduler", "worker", "release"]  # app/Procfile's, as HerokuApp lists them
+
+
+def props(
+    image_ref: str = REF, timeout: float = 5.0, process_types: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "app": APP,
+        "image_ref": image_ref,
+        "api_key": KEY,
+        "release_timeout": timeout,
+        "process_types": PROCESS_TYPES if process_types is None else process_types,
+    }
 
 
 def test_release_patches_the_formation_with_the_config_digest_and_waits_for_success(
@@ -143,10 +153,13 @@ def test_release_patches_the_formation_with_the_config_digest_and_waits_for_succ
 ) -> None:
     result = provider(heroku.server).create(props())
 
+    # One PATCH, one release: no process type ever runs another image than the others.
     assert heroku.patches == [
         {
             "updates": [
                 {"type": "web", "docker_image": CONFIG_DIGEST},
+                {"type": "scheduler", "docker_image": CONFIG_DIGEST},
+                {"type": "worker", "docker_image": CONFIG_DIGEST},
                 {"type": "release", "docker_image": CONFIG_DIGEST},
             ]
         }
@@ -160,8 +173,23 @@ def test_release_patches_the_formation_with_the_config_digest_and_waits_for_succ
         "version": 2,
         "status": "succeeded",
         "release_timeout": 5.0,
+        "process_types": PROCESS_TYPES,
     }
     assert KEY not in json.dumps(result.outs)  # the key never reaches the outputs (state)
+
+
+def test_a_state_of_the_older_layout_releases_web_and_release(heroku: FakeHeroku) -> None:
+    older = {k: v for k, v in props().items() if k != "process_types"}
+    outs = provider(heroku.server).update(APP, {}, older).outs
+    assert heroku.patches == [
+        {
+            "updates": [
+                {"type": "web", "docker_image": CONFIG_DIGEST},
+                {"type": "release", "docker_image": CONFIG_DIGEST},
+            ]
+        }
+    ]
+    assert outs is not None and outs["process_types"] == ["web", "release"]
 
 
 def test_the_release_followed_is_the_one_the_patch_made(heroku: FakeHeroku) -> None:
@@ -333,10 +361,13 @@ def test_diff_releases_again_only_for_a_new_image_or_app() -> None:
     same = p.diff(APP, olds, {**props(), "api_key": "rotated-key", "release_timeout": 60})
     new_image = p.diff(APP, olds, props(image_ref=other))
     new_app = p.diff(APP, olds, {**props(), "app": "flightdeck-prod"})
+    new_type = p.diff(APP, olds, props(process_types=[*PROCESS_TYPES[:-1], "mailer", "release"]))
 
     assert same.changes is False
     assert new_image.changes is True and new_image.replaces == []
     assert new_app.changes is True and new_app.replaces == ["app"]
+    # A process type added to the Procfile gets the image in a release of its own.
+    assert new_type.changes is True and new_type.replaces == []
 
 
 @pytest.mark.parametrize(
@@ -375,9 +406,18 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert policy.delay(1, 120) == 5  # a Retry-After beyond the cap waits the cap
 
 
-def test_split_ref() -> None:
-    ref = split_ref(REF)
-    assert (ref.host, ref.path, ref.digest) == ("registry.heroku.com", f"{APP}/web", MANIFEST_DIGEST)
+def test_the_manifest_is_asked_of_the_registry_the_reference_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a registry URL (as in production), the repository's own host is asked, over HTTPS."""
+    seen: list[str] = []
+
+    def send(_self: Any, _method: str, url: str, **_kwargs: Any) -> Any:
+        seen.append(url)
+        raise HerokuReleaseError("stop here")
+
+    monkeypatch.setattr(heroku_release._Http, "send", send)
+    with pytest.raises(HerokuReleaseError, match="stop here"):
+        HerokuReleaseProvider().image_id(REF, KEY)
+    assert seen == [f"https://registry.heroku.com/v2/{APP}/web/manifests/{MANIFEST_DIGEST}"]
 
 
 # -- through the real Pulumi engine ---------------------------------------------------------------------
@@ -390,7 +430,7 @@ import os
 
 import pulumi
 
-from components.heroku_release import (
+from providers.heroku_release import (
     HerokuContainerRelease,
     HerokuContainerReleaseArgs,
     HerokuReleaseProvider,
@@ -415,17 +455,6 @@ release = HerokuContainerRelease(
 """
 
 
-@pytest.fixture(scope="module")
-def pulumi_bin() -> Path:
-    run = subprocess.run([ROOT / "scripts" / "install-pulumi"], capture_output=True, text=True, check=False)
-    if run.returncode != 0:
-        message = f"the Pulumi CLI is not available: {run.stderr.strip()[-500:]}"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return Path(run.stdout.strip().splitlines()[-1])
-
-
 class Engine:
     def __init__(self, bin_dir: Path, project: Path, api_url: str) -> None:
         self.bin_dir, self.project = bin_dir, project
@@ -442,7 +471,7 @@ class Engine:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
             "PULUMI_RUNTIME_VIRTUALENV": str(ROOT / ".venv"),
-            "PYTHONPATH": str(ROOT),  # the provider host unpickles components.heroku_release
+            "PYTHONPATH": str(ROOT),  # the provider host unpickles providers.heroku_release
             "FD_APP": APP,
             "FD_API_URL": api_url.rstrip("/"),
             "FD_API_KEY": KEY,
@@ -452,7 +481,8 @@ class Engine:
         return subprocess.run(
             [
                 *(sys.executable, "-m", "tools.pulumi_inline", operation, "--stack", "test"),
-                *("--project", str(self.project), "--pulumi-root", str(self.bin_dir.parent)),
+                *("--project", str(self.project), "--work-dir", str(self.project)),
+                *("--pulumi-root", str(self.bin_dir.parent)),
             ],
             cwd=ROOT,
             env={**self.env, "FD_IMAGE_REF": image_ref},

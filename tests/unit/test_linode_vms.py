@@ -13,10 +13,10 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from render.linode_labels import SHORT_LABEL, label
 from components.linode_network import SWARM_PORTS, VPC_SUBNET, inbound_rules, vpc_address
 from components.linode_vms import LINODE_PRIVATE_NETWORK, LinodeVms, LinodeVmsArgs, public_ipv4
 from render.cloud_init import DEPLOY_USER
+from render.linode_labels import SHORT_LABEL, label
 from tests.support.linode_mocks import (
     FIREWALL,
     HOST_KEY,

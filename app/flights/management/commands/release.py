@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from airline import env
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-
-from airline import env
 
 
 class Command(BaseCommand):
