@@ -435,36 +435,47 @@ def _ready_nodes(run: _Run) -> set[str]:
 
 def _wait_until_converged(run: _Run, before: Mapping[str, str | None], at_start: set[str]) -> int:
     """Wait until every service of the stack runs its image on every ready node; return how many nodes are
-    ready. Fails at once when swarm gives up (rollback) or a port is taken, and NODE_GRACE after a node that
-    was ready at the start (at_start) went down while services still wait."""
+    ready. Fails at once when swarm gives up (rollback) or a port is taken. A node that was ready at the
+    start (at_start) and stays down NODE_GRACE ends the wait: rolled forward when the nodes still up run
+    every task of the new version (swarm's update waits for the lost node forever), failed otherwise."""
     down_since: dict[str, float] = {}
     while True:
         nodes = [n.attrs for n in run.client.nodes.list()]
         ready = swarm_state.ready_nodes(nodes)
         now = time.monotonic()
         down_since = {node: down_since.get(node, now) for node in at_start - ready}
-        pending = []
+        pending, short = [], []
         for service in run.services():
             service.reload()
-            progress = swarm_state.service_progress(
-                service.attrs, service.tasks(), ready, before.get(service.name)
-            )
+            tasks = service.tasks()
+            progress = swarm_state.service_progress(service.attrs, tasks, ready, before.get(service.name))
             if progress.failure:
                 _wait_for_rollback(run, service)
                 raise DeploymentFailed(_failure_message(run, service, progress))
             if not progress.converged:
                 pending.append(f"{progress.service} {progress.running}/{progress.desired}")
+                settled = swarm_state.service_progress(
+                    service.attrs, tasks, ready, before.get(service.name), update_done=True
+                )
+                if not settled.converged:
+                    short.append(f"{settled.service} {settled.running}/{settled.desired}")
         if not pending:
             return len(ready)
         lost = sorted(
             swarm_state.node_names(nodes)[n] for n, t in down_since.items() if now - t >= NODE_GRACE
         )
+        if lost and not short:
+            _log(
+                run.stack,
+                f"rolled forward on the nodes still up; {', '.join(lost)} went down during the deploy: the "
+                "next `pulumi up` once it is back spreads the tasks over it again",
+            )
+            return len(ready)
         if lost:
             raise DeploymentFailed(
-                f"{', '.join(lost)} went down during the deploy and stayed down {NODE_GRACE:.0f}s; on the "
-                f"nodes still up: {', '.join(pending)} (running/desired tasks of the new version). Swarm "
-                "finishes the update once the node is back: bring it back, or take it out of the stack's "
-                "servers, and run `pulumi up` again"
+                f"{', '.join(lost)} went down during the deploy and stayed down {NODE_GRACE:.0f}s, and the "
+                f"nodes still up do not run the new version in full: {', '.join(short)} (running/desired). "
+                "Bring the node back, or take it out of the stack's servers, and run `pulumi up` again"
             )
         if run.remaining() <= 0:
             raise DeploymentFailed(f"the stack did not converge in time: {', '.join(pending)}")

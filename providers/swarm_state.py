@@ -54,9 +54,12 @@ def service_progress(
     tasks: Sequence[Mapping[str, Any]],
     ready: set[str],
     update_before: str | None,
+    *,
+    update_done: bool = False,
 ) -> Progress:
     """Has this service every task it wants running its current image on a ready node? update_before is the
-    StartedAt of the update status seen before this deploy: an older update is not this deploy's."""
+    StartedAt of the update status seen before this deploy: an older update is not this deploy's. With
+    update_done, an update swarm still reports in progress counts as done (it waits for a lost node)."""
     spec = service["Spec"]
     name = str(spec["Name"])
     image = _image(spec)
@@ -83,7 +86,7 @@ def service_progress(
         error = str(task.get("Status", {}).get("Err", ""))
         if port_taken(error) and task.get("DesiredState") == "running":
             return Progress(name, False, len(running), desired, f"a port it publishes is taken: {error}")
-    updating = ours and status.get("State") not in ("completed", None)
+    updating = ours and status.get("State") not in ("completed", None) and not update_done
     return Progress(name, not updating and len(running) >= desired, len(running), desired)
 
 

@@ -418,6 +418,7 @@ class UpdatingService:
     reload (the last one repeats)."""
 
     states: list[str]
+    replicas: int = 2
     name: str = WEB
     reloads: int = 0
 
@@ -431,7 +432,7 @@ class UpdatingService:
             "Spec": {
                 "Name": WEB,
                 "TaskTemplate": {"ContainerSpec": {"Image": IMAGE}},
-                "Mode": {"Replicated": {"Replicas": 2}},
+                "Mode": {"Replicated": {"Replicas": self.replicas}},
             },
             "UpdateStatus": {"State": self.state, "StartedAt": "2026-12-02T00:00:01Z"},
         }
@@ -451,27 +452,38 @@ class UpdatingService:
         ]
 
 
-def waiting_engine(states: list[str], polls: list[dict[str, str]]) -> FakeEngine:
+def waiting_engine(states: list[str], polls: list[dict[str, str]], replicas: int = 2) -> FakeEngine:
     engine = FakeEngine()
-    engine.client.services = FakeServices([UpdatingService(states)])  # type: ignore[list-item]
+    engine.client.services = FakeServices([UpdatingService(states, replicas)])  # type: ignore[list-item]
     engine.client.nodes = ScriptedNodes(polls)  # type: ignore[attr-defined]
     return engine
 
 
-def test_a_node_that_goes_down_and_stays_down_ends_the_deploy_naming_it(
+def test_a_node_lost_for_good_rolls_forward_on_the_nodes_still_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sd, "POLL", 0.001)
+    monkeypatch.setattr(sd, "NODE_GRACE", 0.05)
+    up = {"n1": "ready", "n2": "ready", "n3": "ready"}
+    # Swarm's update waits for n3 forever; n1 and n2 run both tasks of the new version.
+    engine = waiting_engine(["updating"], [up, {**up, "n3": "down"}])
+    run = run_of({**props(), "timeout": 30}, engine)
+    assert sd._wait_until_converged(run, {WEB: None}, {"n1", "n2", "n3"}) == 2  # the next up spreads again
+    assert run.remaining() > 25  # the grace, not the deploy's timeout
+
+
+def test_a_node_lost_for_good_with_tasks_missing_ends_the_deploy_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sd, "POLL", 0.001)
     monkeypatch.setattr(sd, "NODE_GRACE", 0.05)
     up = {"n1": "ready", "n2": "ready", "n3": "ready"}
-    engine = waiting_engine(["updating"], [up, {**up, "n3": "down"}])  # swarm's update waits for n3 forever
+    engine = waiting_engine(["updating"], [up, {**up, "n3": "down"}], replicas=3)  # the third is not placed
     run = run_of({**props(), "timeout": 30}, engine)
     with pytest.raises(sd.DeploymentFailed) as failed:
         sd._wait_until_converged(run, {WEB: None}, {"n1", "n2", "n3"})
     message = str(failed.value)
-    assert message.startswith("host-n3 went down during the deploy") and f"{WEB} 2/2" in message
+    assert message.startswith("host-n3 went down during the deploy") and f"{WEB} 2/3" in message
     assert "`pulumi up` again" in message
-    assert run.remaining() > 25  # the grace, not the deploy's timeout
+    assert run.remaining() > 25
 
 
 def test_a_node_back_within_the_grace_changes_nothing_and_a_finished_update_converges(
