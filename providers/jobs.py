@@ -3,15 +3,20 @@
 The release phase, the registry's garbage collection, `make rollback`'s migration check and `make restore` all
 run this way: a job shaped like a service of the stack (its image, environment, secrets and networks), so it
 sees exactly what that service sees, and the job is removed when it ends.
+
+A removed job leaves its containers behind (moby/moby#42789, #44312), so a job runs on the node of the engine
+that starts it, which removes the job's containers itself before the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import docker.errors
 import docker.types
 
 DONE = frozenset({"complete", "failed", "rejected", "shutdown", "orphaned"})
@@ -61,6 +66,7 @@ def run_job(
     for old in client.services.list(filters={"name": name}):
         if old.name == name:
             old.remove()
+    own_node = str(client.info()["Swarm"]["NodeID"])
     job = client.services.create(
         spec.image,
         args=list(spec.args),  # ContainerSpec.Command would replace the image's entrypoint
@@ -72,6 +78,7 @@ def run_job(
         ],
         mode=docker.types.ServiceMode("replicated-job", concurrency=1),
         restart_policy=docker.types.RestartPolicy(condition="none"),
+        constraints=[f"node.id=={own_node}"],
         labels=dict(labels or {}),
     )
     try:
@@ -92,4 +99,13 @@ def run_job(
         )
         return JobResult("complete" in states, output, errors)
     finally:
+        _remove_containers(client, job.tasks())
         job.remove()
+
+
+def _remove_containers(client: Any, tasks: Sequence[Mapping[str, Any]]) -> None:
+    for task in tasks:
+        container = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+        if container:
+            with contextlib.suppress(docker.errors.NotFound):  # already gone
+                client.api.remove_container(container, force=True)
