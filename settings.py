@@ -32,6 +32,7 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -436,6 +437,10 @@ class SwarmSettings(_Model):
     registry_image: ImageReference = "registry:2"
     http_port: int = Field(default=80, ge=1, le=65535)
     https_port: int = Field(default=443, ge=1, le=65535)
+    # This machine's registry on 127.0.0.1 (local: the stack's; servers, iaas: where images are built before
+    # they are copied to the servers). Unset: contract.REGISTRY_PORT for local, BUILD_REGISTRY_PORT
+    # (components/servers_layer.py) for the servers targets, so both kinds of stack fit on one machine.
+    registry_port: int | None = Field(default=None, ge=1, le=65535)
     web_cpus: str = "0.5"
     web_memory: str = "512M"
     backup_schedule: Annotated[str, AfterValidator(_cron)] = "17 3 * * *"
@@ -448,6 +453,15 @@ class SwarmSettings(_Model):
     def _cpus(cls, value: str) -> str:
         if not _full(_CPUS, value) or float(value) <= 0:
             raise ValueError("must be a number of CPUs such as 0.5 or 2")
+        return value
+
+    @field_validator("registry_port")
+    @classmethod
+    def _registry_port(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value in (info.data.get("http_port"), info.data.get("https_port")):
+            raise ValueError(
+                f"{value} is also the proxy's httpPort or httpsPort; give the registry its own port"
+            )
         return value
 
     @field_validator("web_memory")
@@ -742,6 +756,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "registryImage": ("swarm", "registry_image"),
     "httpPort": ("swarm", "http_port"),
     "httpsPort": ("swarm", "https_port"),
+    "registryPort": ("swarm", "registry_port"),
     "webCpus": ("swarm", "web_cpus"),
     "webMemory": ("swarm", "web_memory"),
     "backupSchedule": ("swarm", "backup_schedule"),

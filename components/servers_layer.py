@@ -31,7 +31,8 @@ from render.registry_config import S3Storage
 from render.stack_file import BUCKET_CREDENTIALS, Process, StackExtension, bundled_database_url
 from settings import AppSettings, ImageSettings, SwarmSettings
 
-# This machine's build registry for the servers targets (the local target's uses REGISTRY_PORT).
+# This machine's build registry for the servers targets unless registryPort says otherwise (the local target's
+# uses REGISTRY_PORT: a machine can hold both kinds of stack).
 BUILD_REGISTRY_PORT = 5050
 
 
@@ -90,7 +91,8 @@ class ServersLayer(pulumi.ComponentResource):
         tunnel = Tunnel(
             engine=hosts.manager_engine, remote=f"127.0.0.1:{REGISTRY_PORT}", label="the swarm manager"
         )
-        build = f"127.0.0.1:{BUILD_REGISTRY_PORT}/{app.name}"
+        build_port = swarm.registry_port or BUILD_REGISTRY_PORT
+        build = f"127.0.0.1:{build_port}/{app.name}"
         served = f"127.0.0.1:{REGISTRY_PORT}/{app.name}"
         build_registry = LocalRegistry(
             f"{name}-build-registry",
@@ -98,7 +100,7 @@ class ServersLayer(pulumi.ComponentResource):
                 engine=args.docker_host,
                 image=swarm.registry_image,
                 prefix=f"{app.name}-build",
-                port=BUILD_REGISTRY_PORT,
+                port=build_port,
             ),
             opts=child,
         )

@@ -58,8 +58,7 @@ class RegistryContainerProvider(ResourceProvider):
             if _answers(port):
                 raise RuntimeError(
                     f"something else already answers on 127.0.0.1:{port}; stop it, or give this stack's "
-                    "registry "
-                    "another port"
+                    "registry another port: `pulumi config set registryPort <port>`"
                 )
             container = client.containers.run(
                 props["image"],

@@ -41,9 +41,12 @@ class LocalTarget(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        registry_port = swarm.registry_port or REGISTRY_PORT
         registry = LocalRegistry(
             f"{name}-registry",
-            LocalRegistryArgs(engine=settings.docker_host, image=swarm.registry_image, prefix=app.name),
+            LocalRegistryArgs(
+                engine=settings.docker_host, image=swarm.registry_image, prefix=app.name, port=registry_port
+            ),
             opts=moved(self, "registry"),
         )
         # The push needs the registry answering: the image waits for it.
@@ -51,7 +54,7 @@ class LocalTarget(pulumi.ComponentResource):
             f"{name}-image",
             digest=settings.image.digest,
             python_image=settings.image.python_image,
-            repository=f"127.0.0.1:{REGISTRY_PORT}/{app.name}/web",
+            repository=f"127.0.0.1:{registry_port}/{app.name}/web",
             insecure=True,
             network_host=True,
             opts=moved(self, "image", depends_on=[registry]),

@@ -122,6 +122,7 @@ def stack(
             "flightdeck:appName": f"fd-e2e-{uuid.uuid4().hex[:6]}",
             "flightdeck:httpPort": free_port(),
             "flightdeck:httpsPort": free_port(),
+            "flightdeck:registryPort": free_port(),
             # Values that compose would interpolate or YAML would change, and a short schedule.
             "flightdeck:configVars": {**config_vars, **HOSTILE, "CLEANUP_CRON": "* * * * * */5"},
         }
@@ -331,14 +332,23 @@ def test_the_state_holds_no_plaintext_secret(stack: LocalStack) -> None:
 def test_down_leaves_nothing_of_the_stack_but_its_database_volume(stack: LocalStack) -> None:
     result = stack.run("destroy")
     name = stack.app_name
-    assert f"docker volume rm {name}_db-data" in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert f"docker volume rm {name}_db-data" in said and f"docker volume rm {name}-registry-data" in said
     label = f"label=com.docker.stack.namespace={name}"
     for kind in ("service", "secret", "config", "network"):
         assert docker(kind, "ls", "-q", "--filter", label).split() == [], kind
     assert docker("config", "ls", "-q", "--filter", f"label=flightdeck.release={name}").split() == []
+    # No container either: the stack's tasks, its release jobs' (swarm keeps those), the local registry.
+    left = [
+        c
+        for c in docker("ps", "-a", "--format", "{{.Names}}").split()
+        if c.startswith((f"{name}_", f"{name}-"))
+    ]
+    assert left == []
     assert name + "_db-data" in docker("volume", "ls", "--format", "{{.Name}}").split()
     assert stack.git_status() == ""
     docker("volume", "rm", f"{name}_db-data", f"{name}_caddy-data", f"{name}_caddy-config", check=False)
+    docker("volume", "rm", f"{name}-registry-data", check=False)
 
 
 def test_no_engine_at_the_address_is_named(stack: LocalStack, tmp_path: Path) -> None:

@@ -249,6 +249,16 @@ def test_local_follows_the_deployers_docker_host(monkeypatch: pytest.MonkeyPatch
     assert plain(mocks.of_type(DEPLOYMENT)[0].inputs["engine"]) == engine
 
 
+def test_this_machines_registry_listens_on_registry_port_by_target(runs: dict[str, Any]) -> None:
+    # Unset: 5000 for local, 5050 for the servers' build registry, so both kinds of stack fit on one machine.
+    assert [r.inputs["port"] for r in runs["local"][0].of_type(REGISTRY)] == [5000]
+    assert [r.inputs["port"] for r in runs["servers"][0].of_type(REGISTRY)] == [5050]
+    for stack in ("local", "servers"):
+        mocks, _ = run_stack(stack, registryPort=5123)
+        assert [r.inputs["port"] for r in mocks.of_type(REGISTRY)] == [5123]
+        assert all(tag.startswith("127.0.0.1:5123/") for tag in mocks.of_type(IMAGE)[0].inputs["tags"])
+
+
 def test_local_rollback_to_a_recorded_digest_builds_and_copies_nothing() -> None:
     ref = f"127.0.0.1:5000/flightdeck-local/web@{DIGEST}"
     mocks, outputs = run_stack("local", imageDigest=ref)

@@ -12,9 +12,11 @@ from typing import Any, get_args
 
 import pulumi
 import pytest
+import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from contract import ROOT
 from settings import (
     HEROKU_API_KEY,
     KEYS,
@@ -80,11 +82,14 @@ def test_structured_values_arrive_as_json() -> None:
 
 
 def test_the_key_tables_agree_with_pulumi_yaml() -> None:
-    declared = {
-        key.removeprefix("flightdeck:") for key in stack_config("local")[0] if key.startswith("flightdeck:")
+    schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(schema) == set(KEYS), set(schema) ^ set(KEYS)
+    # Without a default: the app's name (every stack names its own), and registryPort (its default depends
+    # on the target, and Pulumi applies a default to every stack).
+    assert {key for key, declared in schema.items() if "default" not in declared} == {
+        "appName",
+        "registryPort",
     }
-    assert declared <= set(KEYS), declared - set(KEYS)
-    assert set(KEYS) - declared <= {"appName"}  # the one key without a default
     assert set(SECRET_KEYS) <= set(KEYS)
 
 
@@ -244,6 +249,12 @@ def test_one_app_runs_one_tier_of_dynos() -> None:
     # Sizes of one tier mix freely, and a process type scaled to zero has no dyno at all.
     parse(*stack_config("prod", processes={"worker": {"instances": 2, "herokuSize": "performance-m"}}))
     parse(*stack_config("prod", processes={"worker": {"instances": 0, "herokuSize": "eco"}}))
+
+
+def test_the_registry_port_is_not_the_proxys() -> None:
+    [message] = problems("local", registryPort=8080)  # Pulumi.local.yaml's httpPort
+    assert message.startswith("flightdeck:registryPort: 8080 is also the proxy's httpPort or httpsPort")
+    assert "give the registry its own port" in message
 
 
 def test_unknown_target_lists_the_targets() -> None:
