@@ -67,6 +67,7 @@ def _up_times() -> dict[str, Any]:
                 "flightdeck:appName": f"fd-bench-{uuid.uuid4().hex[:6]}",
                 "flightdeck:httpPort": free_port(),
                 "flightdeck:httpsPort": free_port(),
+                "flightdeck:registryPort": free_port(),
             }
         )
         stack.commit("the benchmark's ports")
@@ -83,6 +84,7 @@ def _up_times() -> dict[str, Any]:
             return {"failed": error.reason}
         finally:
             stack.run("destroy", check=False)
+            stack.remove_kept_volumes()
 
 
 def run() -> dict[str, Any]:

@@ -105,18 +105,17 @@ def run() -> dict[str, Any]:
                 "flightdeck:appName": f"fd-bench-sw-{uuid.uuid4().hex[:6]}",
                 "flightdeck:httpPort": free_port(),
                 "flightdeck:httpsPort": free_port(),
+                "flightdeck:registryPort": free_port(),
             }
         )
         stack.commit("the benchmark's ports")
-        name = stack.app_name
         try:
             figures = _scenarios(stack)
         except PulumiLocalError as error:
             return {"failed": error.reason}
         finally:
             stack.run("destroy", check=False)
-            volumes = [f"{name}_db-data", f"{name}_caddy-data", f"{name}_caddy-config"]
-            docker("volume", "rm", *volumes, check=False)
+            stack.remove_kept_volumes()
     return {
         **figures,
         "load_threads": THREADS,

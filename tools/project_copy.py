@@ -130,6 +130,14 @@ class LocalStack:
             ["docker", *args], env=self.env, check=True, capture_output=True, text=True, timeout=120
         ).stdout
 
+    def remove_kept_volumes(self) -> list[str]:
+        """Remove the volumes `destroy` keeps (the database's, the registry's, the proxy's); their names."""
+        names = self._docker("volume", "ls", "--format", "{{.Name}}").split()
+        kept = [n for n in names if n.startswith((f"{self.app_name}_", f"{self.app_name}-"))]
+        if kept:
+            self._docker("volume", "rm", *kept)
+        return kept
+
     def release_images(self) -> list[str]:
         """The images of the stack's recorded releases, oldest first."""
         listed = self._docker(

@@ -131,6 +131,7 @@ def stack(
     yield deployed
     deployed.run("destroy", check=False)  # leave no service behind when a step failed half-way
     docker("stack", "rm", deployed.app_name, check=False)
+    deployed.remove_kept_volumes()
 
 
 def test_first_up_deploys_the_app_with_its_sample_flights(stack: LocalStack) -> None:
@@ -347,8 +348,9 @@ def test_down_leaves_nothing_of_the_stack_but_its_database_volume(stack: LocalSt
     assert left == []
     assert name + "_db-data" in docker("volume", "ls", "--format", "{{.Name}}").split()
     assert stack.git_status() == ""
-    docker("volume", "rm", f"{name}_db-data", f"{name}_caddy-data", f"{name}_caddy-config", check=False)
-    docker("volume", "rm", f"{name}-registry-data", check=False)
+    assert sorted(stack.remove_kept_volumes()) == sorted(
+        [f"{name}_db-data", f"{name}_caddy-data", f"{name}_caddy-config", f"{name}-registry-data"]
+    )
 
 
 def test_no_engine_at_the_address_is_named(stack: LocalStack, tmp_path: Path) -> None:
