@@ -43,6 +43,7 @@ from contract import (
     DIGEST_REFERENCE,
     ENV_NAME,
     PROCFILE,
+    REGISTRY_PORT,
     RESERVED_VARS,
     SECRET_NAME,
     is_image_reference,
@@ -438,9 +439,8 @@ class SwarmSettings(_Model):
     http_port: int = Field(default=80, ge=1, le=65535)
     https_port: int = Field(default=443, ge=1, le=65535)
     # This machine's registry on 127.0.0.1 (local: the stack's; servers, iaas: where images are built before
-    # they are copied to the servers). Unset: contract.REGISTRY_PORT for local, BUILD_REGISTRY_PORT
-    # (components/servers_layer.py) for the servers targets, so both kinds of stack fit on one machine.
-    registry_port: int | None = Field(default=None, ge=1, le=65535)
+    # they are copied to the servers).
+    registry_port: int = Field(default=REGISTRY_PORT, ge=1, le=65535)
     web_cpus: str = "0.5"
     web_memory: str = "512M"
     backup_schedule: Annotated[str, AfterValidator(_cron)] = "17 3 * * *"
@@ -457,8 +457,8 @@ class SwarmSettings(_Model):
 
     @field_validator("registry_port")
     @classmethod
-    def _registry_port(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if value is not None and value in (info.data.get("http_port"), info.data.get("https_port")):
+    def _registry_port(cls, value: int, info: ValidationInfo) -> int:
+        if value in (info.data.get("http_port"), info.data.get("https_port")):
             raise ValueError(
                 f"{value} is also the proxy's httpPort or httpsPort; give the registry its own port"
             )

@@ -31,10 +31,6 @@ from render.registry_config import S3Storage
 from render.stack_file import BUCKET_CREDENTIALS, Process, StackExtension, bundled_database_url
 from settings import AppSettings, ImageSettings, SwarmSettings
 
-# This machine's build registry for the servers targets unless registryPort says otherwise (the local target's
-# uses REGISTRY_PORT: a machine can hold both kinds of stack).
-BUILD_REGISTRY_PORT = 5050
-
 
 @dataclass(frozen=True)
 class ServersLayerArgs:
@@ -91,8 +87,7 @@ class ServersLayer(pulumi.ComponentResource):
         tunnel = Tunnel(
             engine=hosts.manager_engine, remote=f"127.0.0.1:{REGISTRY_PORT}", label="the swarm manager"
         )
-        build_port = swarm.registry_port or BUILD_REGISTRY_PORT
-        build = f"127.0.0.1:{build_port}/{app.name}"
+        build = f"127.0.0.1:{swarm.registry_port}/{app.name}"
         served = f"127.0.0.1:{REGISTRY_PORT}/{app.name}"
         build_registry = LocalRegistry(
             f"{name}-build-registry",
@@ -100,7 +95,7 @@ class ServersLayer(pulumi.ComponentResource):
                 engine=args.docker_host,
                 image=swarm.registry_image,
                 prefix=f"{app.name}-build",
-                port=build_port,
+                port=swarm.registry_port,
             ),
             opts=child,
         )

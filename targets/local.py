@@ -13,7 +13,6 @@ from components.image import release_image
 from components.local_registry import LocalRegistry, LocalRegistryArgs
 from components.swarm_hosts import HostSpec, SwarmHosts, SwarmHostsArgs
 from components.swarm_stack import SwarmStack, SwarmStackArgs
-from contract import REGISTRY_PORT
 from providers.generated_secret import GeneratedSecret, GeneratedSecretArgs
 from render.stack_file import bundled_database_url
 from reports.costs import monthly_cost
@@ -41,11 +40,13 @@ class LocalTarget(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        registry_port = swarm.registry_port or REGISTRY_PORT
         registry = LocalRegistry(
             f"{name}-registry",
             LocalRegistryArgs(
-                engine=settings.docker_host, image=swarm.registry_image, prefix=app.name, port=registry_port
+                engine=settings.docker_host,
+                image=swarm.registry_image,
+                prefix=app.name,
+                port=swarm.registry_port,
             ),
             opts=moved(self, "registry"),
         )
@@ -54,7 +55,7 @@ class LocalTarget(pulumi.ComponentResource):
             f"{name}-image",
             digest=settings.image.digest,
             python_image=settings.image.python_image,
-            repository=f"127.0.0.1:{registry_port}/{app.name}/web",
+            repository=f"127.0.0.1:{swarm.registry_port}/{app.name}/web",
             insecure=True,
             network_host=True,
             opts=moved(self, "image", depends_on=[registry]),

@@ -65,6 +65,39 @@ def legacy_resources(deployment: dict[str, Any]) -> list[str]:
     return sorted(urns, key=lambda urn: "::pulumi:providers:" in urn)
 
 
+def legacy_vms(deployment: dict[str, Any]) -> list[str]:
+    """The Linode VMs of an older flightdeck's state: this version replaces them (they boot inside their
+    firewall, with no root key and a generated host key it pins, which a running VM cannot be given)."""
+    return [
+        str(r["urn"])
+        for r in deployment.get("resources") or []
+        if r.get("type") == "linode:index/instance:Instance"
+    ]
+
+
+def legacy_message(operation: str, stack: str, deployment: dict[str, Any]) -> str:
+    """What an older flightdeck's state means for this operation, and the fix; nothing has been changed."""
+    legacy = legacy_resources(deployment)
+    message = (
+        f"pulumi {operation}: the stack {stack} was deployed by an older flightdeck: its state holds "
+        f"{len(legacy)} pulumi-random/pulumi-command resource(s), whose plugins this CLI cannot load "
+        f"(e.g. {legacy[0]}). Nothing has been changed. Run `STACK={stack} scripts/pulumi-local "
+        "forget-legacy` to drop those records, then "
+        f"`make up STACK={stack}`: it adopts the running stack and sets a new database password."
+    )
+    vms = legacy_vms(deployment)
+    if not vms:
+        return message + " The running stack, its volumes and data stay."
+    return message + (
+        f" Its {len(vms)} Linode VM(s) are replaced, not adopted (this version boots them inside their "
+        "firewall, with no root key and a generated host key it pins, which a running VM cannot be given), "
+        "and the stack's own database is on the manager VM's disk. Before the up, take a backup with the "
+        "running version (its backup job writes to the bucket's backups/ folder, which the up keeps, as it "
+        "keeps the NodeBalancer and its address); after it, restore that backup: "
+        f"`make restore STACK={stack} FROM=backups/<its file name>`."
+    )
+
+
 def open_stack(project: Path, work_dir: Path, stack: str, pulumi_root: Path) -> auto.Stack:
     """Select the stack (creating it with a passphrase secrets provider when missing) in the workspace."""
     name = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
@@ -120,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack = open_stack(args.project.resolve(), args.work_dir.resolve(), args.stack, args.pulumi_root)
-    legacy = legacy_resources(dict(stack.export_stack().deployment or {}))
+    deployment = dict(stack.export_stack().deployment or {})
+    legacy = legacy_resources(deployment)
     if args.operation == "forget-legacy":
         for urn in legacy:
             stack.workspace.pulumi_command.run(
@@ -132,15 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if legacy:
-        print(
-            f"pulumi {args.operation}: the stack {args.stack} was deployed by an older flightdeck: its state "
-            "holds "
-            f"{len(legacy)} pulumi-random/pulumi-command resource(s), whose plugins this CLI cannot load "
-            f"(e.g. {legacy[0]}). Nothing has been changed. Run `STACK={args.stack} scripts/pulumi-local "
-            "forget-legacy` to drop those records (the running stack, its volume and data stay), then "
-            f"`make up STACK={args.stack}`: it adopts the running stack and sets a new database password.",
-            file=sys.stderr,
-        )
+        print(legacy_message(args.operation, args.stack, deployment), file=sys.stderr)
         return 1
     try:
         if args.operation == "preview":

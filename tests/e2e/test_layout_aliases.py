@@ -99,7 +99,102 @@ _HEROKU = Expected(
     },
 )
 
-EXPECTED: dict[str, Expected | None] = {
+# iaas: the bucket (backups, registry), its key and the NodeBalancer with its address are kept through their
+# aliases. The VMs are replaced by design: they now boot inside their firewall and VPC, with no root key and a
+# generated host key that is pinned, none of which a running VM can be given (tools/pulumi_inline.py says so
+# before anything changes, with how to carry the database over). The images are built on this machine and
+# copied to the servers' registry instead of built on the manager's remote builder.
+_IAAS_VMS = frozenset(f"linode:index/instance:Instance::iaas-vms-vm-{n}" for n in (1, 2, 3))
+_IAAS_ADDED = _IAAS_VMS | {
+    "linode:index/vpc:Vpc::iaas-vms-network-vpc",
+    "linode:index/vpcSubnet:VpcSubnet::iaas-vms-network-subnet",
+    "docker-build:index:Image::iaas-layer-build-build",
+    "docker-build:index:Image::iaas-layer-backups-image-build",
+    "pulumi:providers:docker-build::default_0_0_22",
+}
+_IAAS_RETIRED = frozenset(
+    {
+        *(f"linode:index/instance:Instance::linode-vm-{n}" for n in (1, 2, 3)),
+        "linode:index/sshKey:SshKey::linode-ssh-key",  # root gets no key any more
+        "docker-build:index:Image::image-build",
+        "docker-build:index:Image::backup-image-build",
+        "pulumi:providers:docker-build::manager-docker",
+    }
+)
+_IAAS = Expected(
+    deleted=_IAAS_RETIRED
+    | {
+        "command:remote:Command::swarm-deploy",
+        "command:remote:Command::registry-stack-deploy",
+        "command:remote:Command::linode-swarm-manager",
+        "command:remote:Command::linode-swarm-join-2",
+        "command:remote:Command::linode-swarm-join-3",
+        "command:local:Command::manager-builder",
+        "random:index/randomPassword:RandomPassword::database-password",
+        "random:index/randomPassword:RandomPassword::secret-key",
+        "random:index/randomPassword:RandomPassword::registry-http-secret",
+        "random:index/randomPassword:RandomPassword::registry-password",
+        "pulumi:providers:random::default_4_21_4",
+        "pulumi:providers:command::default_1_2_1",
+        "flightdeck:swarm:SwarmStack::swarm",
+        "flightdeck:image:AppImage::image",
+        "flightdeck:image:AppImage::backup-image",
+        "flightdeck:registry_stack:RegistryStack::registry-stack",
+        "flightdeck:registry:PrivateRegistry::registry",
+        "flightdeck:linode:LinodeHosts::linode",
+    },
+    created=_IAAS_ADDED
+    | {
+        "flightdeck:targets:Iaas::iaas",
+        "flightdeck:linode:LinodeVms::iaas-vms",
+        "flightdeck:linode:LinodeNetwork::iaas-vms-network",
+        "flightdeck:linode:LinodeBalancer::iaas-balancer",
+        "flightdeck:linode:LinodeObjectStorage::iaas-storage",
+        "flightdeck:servers:ServersLayer::iaas-layer",
+        "flightdeck:swarm:SwarmHosts::iaas-layer-swarm",
+        "flightdeck:swarm:SwarmStack::iaas-layer-stack",
+        "flightdeck:local_registry:LocalRegistry::iaas-layer-build-registry",
+        "flightdeck:registry:PrivateRegistry::iaas-layer-registry",
+        "flightdeck:image:AppImage::iaas-layer-build",
+        "flightdeck:promotion:PromotedImage::iaas-layer-image",
+        "flightdeck:backups:BackupJob::iaas-layer-backups",
+        "flightdeck:image:AppImage::iaas-layer-backups-image",
+        "flightdeck:promotion:PromotedImage::iaas-layer-backups-copy",
+        "pulumi:providers:pulumi-python::default",
+        *(f"pulumi-python:dynamic/flightdeck:GeneratedSshKey::iaas-vms-vm-{n}-host-key" for n in (1, 2, 3)),
+        *(
+            f"pulumi-python:dynamic/flightdeck:GeneratedSecret::iaas-vms-vm-{n}-root-password"
+            for n in (1, 2, 3)
+        ),
+        *(
+            f"pulumi-python:dynamic/flightdeck:GeneratedSecret::iaas-layer-{name}"
+            for name in ("database-password", "secret-key", "registry-password", "registry-http-secret")
+        ),
+        "pulumi-python:dynamic/flightdeck:RegistryContainer::iaas-layer-build-registry-container",
+        "pulumi-python:dynamic/flightdeck:SwarmCluster::iaas-layer-swarm-cluster",
+        "pulumi-python:dynamic/flightdeck:SwarmVolume::iaas-layer-stack-database-volume",
+        "pulumi-python:dynamic/flightdeck:SwarmDeployment::iaas-layer-registry-deployment",
+        "pulumi-python:dynamic/flightdeck:SwarmDeployment::iaas-layer-stack-deployment",
+        "pulumi-python:dynamic/flightdeck:ImageCopy::iaas-layer-image-copy",
+        "pulumi-python:dynamic/flightdeck:ImageCopy::iaas-layer-backups-copy-copy",
+    },
+    added=_IAAS_ADDED,
+    retired=_IAAS_RETIRED,
+    updated={
+        # The new VMs go behind the firewall, which now also lets the swarm's ports in from the VPC only.
+        "linode:index/firewall:Firewall::iaas-vms-network-firewall": frozenset({"inbounds", "linodes"}),
+        # The balancer's nodes point at the new VMs' private addresses.
+        **{
+            f"linode:index/nodeBalancerNode:NodeBalancerNode::iaas-balancer-lb-{port}-vm-{n}": frozenset(
+                {"address"}
+            )
+            for port in (80, 443)
+            for n in (1, 2, 3)
+        },
+    },
+)
+
+EXPECTED: dict[str, Expected] = {
     "dev": _HEROKU,
     "prod": _HEROKU,
     # Promotion: the copy into prod's repository was a pulumi-command script; it is an ImageCopy now, and
@@ -118,20 +213,10 @@ EXPECTED: dict[str, Expected | None] = {
             ),
         },
     ),
-    # targets/iaas.py is being rewritten: declare what its preview plans here to enable the case.
-    "iaas": None,
+    "iaas": _IAAS,
 }
 
-CASES = [
-    pytest.param(
-        case,
-        marks=pytest.mark.skipif(
-            EXPECTED[case] is None,
-            reason=f"EXPECTED[{case!r}] is not declared yet (targets/iaas.py is being rewritten)",
-        ),
-    )
-    for case in EXPECTED
-]
+CASES = list(EXPECTED)
 
 
 # -- the engine ------------------------------------------------------------------------------------------
@@ -287,7 +372,6 @@ def test_the_new_layout_keeps_every_resource_of_a_stack_the_old_one_deployed(
     fixture, steps = planned
     case = "prod-promoted" if fixture["config"] else fixture["stack"]
     expected = EXPECTED[case]
-    assert expected is not None
     plan = f"the preview of {case} on the old layout's state:\n{table(steps)}"
     steps = [s for s in steps if s["type"] != "pulumi:pulumi:Stack"]
 
@@ -335,9 +419,13 @@ def test_a_release_provider_serialized_by_the_old_layout_loads_as_the_current_on
         None,
         RetryPolicy(),
     )
-    # The current code diffs a release the old layout recorded (no process_types) without failing.
+    # The current code diffs a release the old layout recorded (no process_types: it released web and
+    # release): the same types are no change, the Procfile's worker and scheduler are a release of them.
     recorded = {
         "app": "flightdeck-dev",
         "image_ref": "registry.heroku.com/flightdeck-dev/web@sha256:" + "0" * 64,
     }
-    assert not provider.diff("flightdeck-dev", recorded, dict(recorded)).changes
+    same = {**recorded, "process_types": ["web", "release"]}
+    assert not provider.diff("flightdeck-dev", recorded, same).changes
+    every = {**recorded, "process_types": ["web", "worker", "scheduler", "release"]}
+    assert provider.diff("flightdeck-dev", recorded, every).changes

@@ -249,10 +249,9 @@ def test_local_follows_the_deployers_docker_host(monkeypatch: pytest.MonkeyPatch
     assert plain(mocks.of_type(DEPLOYMENT)[0].inputs["engine"]) == engine
 
 
-def test_this_machines_registry_listens_on_registry_port_by_target(runs: dict[str, Any]) -> None:
-    # Unset: 5000 for local, 5050 for the servers' build registry, so both kinds of stack fit on one machine.
-    assert [r.inputs["port"] for r in runs["local"][0].of_type(REGISTRY)] == [5000]
-    assert [r.inputs["port"] for r in runs["servers"][0].of_type(REGISTRY)] == [5050]
+def test_this_machines_registry_listens_on_registry_port(runs: dict[str, Any]) -> None:
+    for stack in ("local", "servers"):
+        assert [r.inputs["port"] for r in runs[stack][0].of_type(REGISTRY)] == [5000]
     for stack in ("local", "servers"):
         mocks, _ = run_stack(stack, registryPort=5123)
         assert [r.inputs["port"] for r in mocks.of_type(REGISTRY)] == [5123]
@@ -429,14 +428,14 @@ def test_servers_build_here_and_copy_through_a_tunnel_to_the_manager(runs: dict[
     mocks, _ = runs["servers"]
     [build_registry] = mocks.of_type(REGISTRY)
     assert (
-        build_registry.inputs["port"] == 5050
+        build_registry.inputs["port"] == 5000
         and build_registry.inputs["engine"] == "unix:///var/run/docker.sock"
     )
     web = mocks.named("servers-layer-build-build")
-    assert web.inputs["tags"][1] == "127.0.0.1:5050/flightdeck-servers/web:latest"
+    assert web.inputs["tags"][1] == "127.0.0.1:5000/flightdeck-servers/web:latest"
     assert mocks.waits_for(web, build_registry)
     copy = mocks.named("servers-layer-image-copy")
-    assert plain(copy.inputs["source"]) == f"127.0.0.1:5050/flightdeck-servers/web@{BUILT}"
+    assert plain(copy.inputs["source"]) == f"127.0.0.1:5000/flightdeck-servers/web@{BUILT}"
     assert plain(copy.inputs["repository"]) == "127.0.0.1:5000/flightdeck-servers/web"
     assert plain(copy.inputs["tunnel"]) == {
         "engine": "ssh://deploy@203.0.113.21:22", "remote": "127.0.0.1:5000", "label": "the swarm manager"

@@ -84,12 +84,8 @@ def test_structured_values_arrive_as_json() -> None:
 def test_the_key_tables_agree_with_pulumi_yaml() -> None:
     schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert set(schema) == set(KEYS), set(schema) ^ set(KEYS)
-    # Without a default: the app's name (every stack names its own), and registryPort (its default depends
-    # on the target, and Pulumi applies a default to every stack).
-    assert {key for key, declared in schema.items() if "default" not in declared} == {
-        "appName",
-        "registryPort",
-    }
+    # Without a default, so required by Pulumi: the app's name (every stack names its own).
+    assert {key for key, declared in schema.items() if "default" not in declared} == {"appName"}
     assert set(SECRET_KEYS) <= set(KEYS)
 
 
