@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from providers.generated_ssh_key import GeneratedSshKeyProvider
 from settings import LinodeOptions
-from tests.support.pulumi_mocks import Declared, RecordingMocks, use_mocks
+from tests.support.pulumi_mocks import Declared, RecordingMocks, install_mocks, use_mocks
 
 INSTANCE = "linode:index/instance:Instance"
 FIREWALL = "linode:index/firewall:Firewall"
@@ -102,7 +102,7 @@ T = TypeVar("T")
 def use_linode_mocks(stack: str = "iaas", *, preview: bool = False) -> LinodeMocks:
     """Install these mocks (clearing earlier records) and return them."""
     MOCKS.resources.clear()
-    pulumi.runtime.set_mocks(MOCKS, project="flightdeck", stack=stack, preview=preview)
+    install_mocks(MOCKS, stack, preview=preview)
     return MOCKS
 
 

@@ -8,6 +8,7 @@ not), so a test can walk the component tree and the order of a deployment.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,8 +197,19 @@ MockMonitor.RegisterResource = _register_and_tell  # type: ignore[method-assign]
 MOCKS = RecordingMocks()
 
 
+def install_mocks(mocks: pulumi.runtime.Mocks, stack: str, *, preview: bool) -> None:
+    """pulumi.runtime.set_mocks, on a current event loop: it builds the root Stack with asyncio.Future(), and
+    an asyncio.run() earlier in this thread (the app's tests run a procrastinate worker in-process) leaves the
+    main thread with none."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi.runtime.set_mocks(mocks, project="flightdeck", stack=stack, preview=preview)
+
+
 def use_mocks(stack: str = "test", *, preview: bool = False) -> RecordingMocks:
     """Install the recording mocks (clearing earlier records) and return them."""
     MOCKS.resources.clear()
-    pulumi.runtime.set_mocks(MOCKS, project="flightdeck", stack=stack, preview=preview)
+    install_mocks(MOCKS, stack, preview=preview)
     return MOCKS

@@ -20,7 +20,7 @@ from components.image import (
     release_image,
 )
 from providers.image_copy import Tunnel
-from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, use_mocks
+from tests.support.pulumi_mocks import COMPUTED, RecordingMocks, install_mocks, use_mocks
 from tests.support.secrets import is_secret, reveal
 
 IMAGE = "docker-build:index:Image"
@@ -129,7 +129,7 @@ def test_extra_build_args_are_added_to_python_image_and_win() -> None:
 
 def test_a_preview_that_skips_the_build_leaves_the_ref_unknown() -> None:
     mocks = RecordingMocks(computed={**COMPUTED, IMAGE: {"digest": ""}})
-    pulumi.runtime.set_mocks(mocks, project="flightdeck", stack="test", preview=True)
+    install_mocks(mocks, "test", preview=True)
     known: dict[str, bool] = {}
 
     async def check(image: AppImage) -> None:

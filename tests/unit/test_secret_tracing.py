@@ -27,7 +27,14 @@ from hypothesis import strategies as st
 import targets
 from settings import HEROKU_API_KEY, NAMESPACE, load, parse
 from targets import deploy
-from tests.support.pulumi_mocks import COMPUTED, GENERATED_SECRET, HOST_KEY, MOCK_SECRET, RecordingMocks
+from tests.support.pulumi_mocks import (
+    COMPUTED,
+    GENERATED_SECRET,
+    HOST_KEY,
+    MOCK_SECRET,
+    RecordingMocks,
+    install_mocks,
+)
 from tests.support.secrets import is_secret, reveal
 from tests.support.stacks import STACKS, stack_config
 
@@ -93,7 +100,7 @@ def run_program(
     pulumi.runtime.set_all_config(raw, sorted(secret_keys))
     mocks = MOCKS
     mocks.resources.clear()
-    pulumi.runtime.set_mocks(mocks, project="flightdeck", stack=stack, preview=False)
+    install_mocks(mocks, stack, preview=False)
     recorded: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
