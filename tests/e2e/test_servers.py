@@ -129,24 +129,27 @@ def test_a_worker_lost_during_an_update_ends_clearly_and_returns_on_the_next_up(
         except PulumiLocalError as err:
             outcome["result"] = f"failed: {err.reason}"
 
-    with Load([f"{manager}/healthz"], threads=2, max_seconds=900) as load:
-        update = threading.Thread(target=deploy)
-        update.start()
-        wait_until("the rollout started", lambda: stack.hosts.manager.docker(
-            "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
-            f"{stack.app_name}_web").strip() == "updating", timeout=300, interval=0.5)  # fmt: skip
-        stop_engine(lost)
-        update.join(timeout=900)
-    result = load.result()
-    print(
-        f"lost worker: the deploy {outcome.get('result')}; {result.failed} of {result.sent} requests failed"
-    )
-    assert "result" in outcome
-    # Either swarm finished on the nodes still up, or the deploy ended naming the lost node (not the timeout).
-    assert outcome["result"] == "rolled forward" or lost.name in outcome["result"], outcome
-    assert get(f"{manager}/healthz")[0] == 200
-    assert result.failed <= result.sent // 20, result  # counted and reported; the proxy keeps answering
-    start_engine(lost)
+    try:
+        with Load([f"{manager}/healthz"], threads=2, max_seconds=900) as load:
+            update = threading.Thread(target=deploy)
+            update.start()
+            wait_until("the rollout started", lambda: stack.hosts.manager.docker(
+                "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+                f"{stack.app_name}_web").strip() == "updating", timeout=300, interval=0.5)  # fmt: skip
+            stop_engine(lost)
+            update.join(timeout=900)
+        result = load.result()
+        print(
+            f"lost worker: the deploy {outcome.get('result')}; {result.failed} of {result.sent} requests failed"
+        )
+        assert "result" in outcome
+        # Either swarm finished on the nodes still up, or the deploy ended naming the lost node (not the
+        # timeout).
+        assert outcome["result"] == "rolled forward" or lost.name in outcome["result"], outcome
+        assert get(f"{manager}/healthz")[0] == 200
+        assert result.failed <= result.sent // 20, result  # counted and reported; the proxy keeps answering
+    finally:
+        start_engine(lost)  # whatever happened, the later tests need every host
     wait_until(
         f"{lost.name} ready", lambda: node_states(stack.hosts.manager).get(lost.name) == "ready", timeout=120
     )
