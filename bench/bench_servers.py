@@ -67,3 +67,4 @@ def run() -> dict[str, Any]:
             return {"failed": error.reason}
         finally:
             stack.run("destroy", check=False)
+            stack.remove_kept_volumes()  # the build registry's, on this machine's engine

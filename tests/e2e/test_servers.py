@@ -75,6 +75,7 @@ def stack(
     deployed = make_stack(tmp_path_factory, docker_engine, test_hosts, f"fd-servers-{uuid.uuid4().hex[:6]}")
     yield deployed
     deployed.run("destroy", check=False)
+    deployed.remove_kept_volumes()  # the build registry's, on this machine's engine
 
 
 def proxies(hosts: Hosts) -> list[str]:
@@ -139,9 +140,8 @@ def test_a_worker_lost_during_an_update_ends_clearly_and_returns_on_the_next_up(
             stop_engine(lost)
             update.join(timeout=900)
         result = load.result()
-        print(
-            f"lost worker: the deploy {outcome.get('result')}; {result.failed} of {result.sent} requests failed"
-        )
+        deployed = outcome.get("result")
+        print(f"lost worker: the deploy {deployed}; {result.failed} of {result.sent} requests failed")
         assert "result" in outcome
         # Either swarm finished on the nodes still up, or the deploy ended naming the lost node (not the
         # timeout).
@@ -203,3 +203,4 @@ def test_backup_and_restore_through_the_bucket_give_identical_rows(
         assert fresh.checksums() == expected
     finally:
         fresh.run("destroy", check=False)
+        fresh.remove_kept_volumes()
