@@ -204,8 +204,12 @@ def login(address: str, password: str, env: dict[str, str]) -> subprocess.Comple
 
 @contextmanager
 def docker_login(address: str, password: str) -> Iterator[dict[str, str]]:
-    """An environment whose docker CLI is logged in to address, in a throw-away DOCKER_CONFIG."""
+    """An environment whose docker CLI is logged in to address, in a throw-away DOCKER_CONFIG that keeps the
+    CLI plugins of the caller's (the CLI looks for buildx in $DOCKER_CONFIG/cli-plugins first)."""
     with tempfile.TemporaryDirectory(prefix="fd-registry-config-") as config:
+        plugins = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+        if plugins.is_dir():
+            (Path(config) / "cli-plugins").symlink_to(plugins)
         env = {**os.environ, "DOCKER_CONFIG": config}
         logged_in = login(address, password, env)
         if logged_in.returncode != 0:
