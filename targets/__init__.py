@@ -1,28 +1,29 @@
 """The targets, side by side: one ComponentResource per target, each grouping everything it declares.
 
 `deploy(settings)` declares the stack's target, named after it, and returns its outputs (targets/outputs.py).
+Only the stack's own target is imported: the provider SDKs are large (pulumi_linode alone takes about a
+second to import), and a `local` stack needs none of Heroku's or Linode's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
 
 from settings import HerokuSettings, IaasSettings, LocalSettings, ServersSettings
-from targets.heroku import HerokuTarget
-from targets.iaas import IaasTarget
-from targets.local import LocalTarget
 from targets.outputs import TargetOutputs
-from targets.servers import ServersTarget
 
-TARGETS: dict[str, Callable[[str, Any], LocalTarget | HerokuTarget | ServersTarget | IaasTarget]] = {
-    "local": LocalTarget,
-    "heroku": HerokuTarget,
-    "servers": ServersTarget,
-    "iaas": IaasTarget,
+# target -> (module, ComponentResource class) declaring it
+TARGETS: dict[str, tuple[str, str]] = {
+    "local": ("targets.local", "LocalTarget"),
+    "heroku": ("targets.heroku", "HerokuTarget"),
+    "servers": ("targets.servers", "ServersTarget"),
+    "iaas": ("targets.iaas", "IaasTarget"),
 }
 
 
 def deploy(settings: LocalSettings | HerokuSettings | ServersSettings | IaasSettings) -> TargetOutputs:
     """Declare the stack's resources and return its outputs."""
-    return TARGETS[settings.target](settings.target, settings).outputs
+    module, name = TARGETS[settings.target]
+    target = getattr(importlib.import_module(module), name)(settings.target, settings)
+    outputs: TargetOutputs = target.outputs
+    return outputs

@@ -68,8 +68,8 @@ def secret(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, tuple[RecordingMocks, dict[str, Any]]]:
-    """Each committed stack run once (with a secret config var), its records copied out of the mocks; with no
-    DOCKER_HOST (the e2e's docker_engine fixture sets one for the whole session), as a deployer without one."""
+    """Each committed stack run once (with a secret config var), its records copied out of the mocks; with
+    no DOCKER_HOST (the e2e's docker_engine fixture sets one for the session), as a deployer without one."""
     done = {}
     with pytest.MonkeyPatch.context() as environment:
         environment.delenv("DOCKER_HOST", raising=False)
