@@ -16,7 +16,7 @@ from bench.bench_pulumi import timed
 from contract import ROOT
 from tests.support import app_variants
 from tests.support.http_load import Load, get
-from tests.support.test_hosts import Hosts, up
+from tests.support.test_hosts import Hosts, down, up
 from tools.project_copy import LocalStack, PulumiLocalError, copy_project
 
 
@@ -52,19 +52,22 @@ def run() -> dict[str, Any]:
     hosts_started = time.perf_counter()
     hosts = up(3)
     hosts_s = round(time.perf_counter() - hosts_started, 2)
-    with tempfile.TemporaryDirectory(prefix="flightdeck-bench-servers-") as tmp:
-        root = Path(tmp)
-        copy_project(root)
-        shutil.copyfile(hosts.stack_file, root / "Pulumi.servers-test.yaml")
-        stack = LocalStack(root, docker_host, stack="servers-test")
-        stack.configure({"flightdeck:appName": f"fd-bench-{uuid.uuid4().hex[:6]}"})
-        stack.commit("the test hosts' stack")
-        for key in ("flightdeck:bucketAccessKey", "flightdeck:bucketSecretKey"):
-            stack.run("cli", "config", "set", "--secret", key, "moto-takes-any-key")
-        try:
-            return {"test_hosts_up_s": hosts_s, "hosts": len(hosts.hosts), **_deploy(stack, hosts)}
-        except PulumiLocalError as error:
-            return {"failed": error.reason}
-        finally:
-            stack.run("destroy", check=False)
-            stack.remove_kept_volumes()  # the build registry's, on this machine's engine
+    try:
+        with tempfile.TemporaryDirectory(prefix="flightdeck-bench-servers-") as tmp:
+            root = Path(tmp)
+            copy_project(root)
+            shutil.copyfile(hosts.stack_file, root / "Pulumi.servers-test.yaml")
+            stack = LocalStack(root, docker_host, stack="servers-test")
+            stack.configure({"flightdeck:appName": f"fd-bench-{uuid.uuid4().hex[:6]}"})
+            stack.commit("the test hosts' stack")
+            for key in ("flightdeck:bucketAccessKey", "flightdeck:bucketSecretKey"):
+                stack.run("cli", "config", "set", "--secret", key, "moto-takes-any-key")
+            try:
+                return {"test_hosts_up_s": hosts_s, "hosts": len(hosts.hosts), **_deploy(stack, hosts)}
+            except PulumiLocalError as error:
+                return {"failed": error.reason}
+            finally:
+                stack.run("destroy", check=False)
+                stack.remove_kept_volumes()  # the build registry's, on this machine's engine
+    finally:
+        down()  # as the e2e's test_hosts fixture leaves them
