@@ -1,8 +1,8 @@
 """The production image, end to end on a real Docker engine and PostgreSQL.
 
-The image is built once per session on the stand-in base (tests/e2e/conftest.py); every test gets a fresh
-database and the containers it starts are removed after it. Pages are requested the way the TLS-terminating
-proxy in front of the app forwards them (X-Forwarded-Proto: https); /healthz is probed over plain HTTP.
+The image is built once per module on the stand-in base; every test gets a fresh database and the
+containers it starts are removed after it. Pages are requested the way the TLS-terminating proxy in
+front of the app forwards them (X-Forwarded-Proto: https); /healthz is probed over plain HTTP.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import requests
 
 from tests.e2e.app_image import (
     Containers,
+    fresh_database,
     new_secret_key,
     prepared_database,
     production_env,
@@ -36,6 +37,24 @@ pytestmark = pytest.mark.docker
 
 PROXIED = {"X-Forwarded-Proto": "https"}
 ONE_YEAR = 365 * 24 * 3600
+
+
+@pytest.fixture(scope="module")
+def image(app_image: str) -> str:
+    return app_image
+
+
+@pytest.fixture
+def containers(image: str) -> Iterator[Containers]:
+    started = Containers(image)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -241,9 +260,9 @@ def test_healthz_turns_503_while_the_database_is_away(
 
 
 def test_runs_as_non_root_and_under_an_arbitrary_uid(
-    app_image: str, containers: Containers, app_env: dict[str, str]
+    image: str, containers: Containers, app_env: dict[str, str]
 ) -> None:
-    user = docker("image", "inspect", "--format", "{{.Config.User}}", app_image).strip()
+    user = docker("image", "inspect", "--format", "{{.Config.User}}", image).strip()
     assert user and user.split(":")[0] not in {"0", "root"}, f"image user {user!r}"
     assert containers.once("id", "-u", env={}).stdout.strip() not in {"", "0"}
 
@@ -294,11 +313,11 @@ def layer_files(saved: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def test_the_secret_key_is_in_no_layer_history_or_config(
-    app_image: str, site: str, secret_key: str, tmp_path: Path
+    image: str, site: str, secret_key: str, tmp_path: Path
 ) -> None:
     # The site fixture ran migrate, load_sample_data and the web process with this key.
     saved = tmp_path / "image.tar"
-    docker("save", "--output", str(saved), app_image)
+    docker("save", "--output", str(saved), image)
     needle = secret_key.encode()
     scanned, found_wsgi = 0, False
     for name, content in layer_files(saved):
@@ -307,8 +326,8 @@ def test_the_secret_key_is_in_no_layer_history_or_config(
         scanned += 1
     assert found_wsgi and scanned > 1000, f"the scan saw {scanned} files, not the image's layers"
 
-    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", app_image)
-    config = docker("image", "inspect", app_image)
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
+    config = docker("image", "inspect", image)
     for where, text in (("docker history", history), ("docker image inspect", config)):
         assert secret_key not in text, f"the run-time SECRET_KEY is in {where}"
     # The build's collectstatic key is generated inside its RUN: no key value is written in any step.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.app_image import (
     Containers,
     book_a_passenger,
+    fresh_database,
     logs,
     new_secret_key,
     prepared_database,
@@ -28,6 +29,19 @@ from tests.support.docker import docker, free_port
 pytestmark = pytest.mark.docker
 
 CONFIRMATION = "flights.tasks.send_booking_confirmation"
+
+
+@pytest.fixture
+def containers(app_image: str) -> Iterator[Containers]:
+    started = Containers(app_image)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture
